@@ -1,0 +1,20 @@
+"""Shared fixtures: a private cache folder for every test, and small data."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Point vaelib's cache at a fresh folder so tests never read or write the user's cache."""
+    path = tmp_path_factory.mktemp("vaelib-cache")
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """sklearn's 8x8 digits, split as vaelib splits them (1,437 train / 360 test)."""
+    import vaelib
+
+    return vaelib.load_dataset("digits")

@@ -1,0 +1,90 @@
+"""Training: every design learns, runs are bit-identical, divergence and bad data are caught."""
+import math
+
+import pytest
+import torch
+
+import vaelib
+from vaelib import DESIGNS, TrainConfig, train
+from vaelib.data import Dataset
+from vaelib.errors import TrainingDivergedError, VaelibError
+
+
+def small(design, **kw):
+    base = dict(design=design, dataset="digits", latent_dim=4, hidden_dims=(64,), epochs=4, batch_size=64, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_every_design_trains_and_its_test_loss_falls(design, digits):
+    h = train(small(design), digits, progress=False).history
+    assert h.epochs == 4
+    for split in ("train", "test"):
+        for term in vaelib.training.TERMS:
+            assert len(getattr(h, split)[term]) == 4 and all(math.isfinite(v) for v in getattr(h, split)[term])
+    assert h.test["total"][-1] < 0.9 * h.test["total"][0]
+    assert h.test["reconstruction"][-1] < h.test["reconstruction"][0]
+    assert h.samples_per_second > 0 and h.train_seconds > 0
+
+
+def test_regulariser_term_is_logged_and_used():
+    h = train(small("wae-mmd"), vaelib.load_dataset("digits"), progress=False).history
+    assert all(v != 0 for v in h.train["regulariser"])
+    assert h.train["total"][0] == pytest.approx(h.train["reconstruction"][0] + 100.0 * h.train["regulariser"][0],
+                                                rel=1e-4)
+    h_ae = train(small("ae"), vaelib.load_dataset("digits"), progress=False).history
+    assert h_ae.train["regulariser"] == [0.0] * 4
+
+
+def test_same_seed_gives_a_bit_identical_history_and_weights(digits):
+    a = train(small("vae"), digits, progress=False)
+    b = train(small("vae"), digits, progress=False)
+    assert a.history.train == b.history.train and a.history.test == b.history.test
+    for (k, v), (_, w) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(v, w), k
+    c = train(small("vae", seed=1), digits, progress=False)
+    assert c.history.train != a.history.train
+
+
+def test_nan_guard_names_epoch_and_step(digits):
+    with pytest.raises(TrainingDivergedError, match=r"at epoch 1, step \d+"):
+        train(small("vae", lr=1e12, epochs=2), digits, progress=False)
+
+
+def _with(data: Dataset, x_train: torch.Tensor) -> Dataset:
+    return Dataset(name=data.name, x_train=x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test,
+                   image_shape=data.image_shape, intrinsic_dim=data.intrinsic_dim, description=data.description)
+
+
+def test_data_with_nan_is_rejected(digits):
+    x = digits.x_train.clone()
+    x[3, 5] = float("nan")
+    with pytest.raises(VaelibError, match="NaN"):
+        train(small("vae"), _with(digits, x), progress=False)
+
+
+def test_data_outside_unit_interval_is_rejected_under_bernoulli_but_not_gaussian(digits):
+    x = digits.x_train * 16  # the raw 0..16 scale of sklearn's digits
+    with pytest.raises(VaelibError, match=r"\[0, 1\]"):
+        train(small("vae"), _with(digits, x), progress=False)
+    h = train(small("vae", likelihood="gaussian", epochs=1), _with(digits, x), progress=False).history
+    assert math.isfinite(h.test["total"][0])
+
+
+def test_gaussian_likelihood_on_a_toy_set():
+    data = vaelib.load_dataset("two-moons", n_points=400)
+    h = train(TrainConfig(design="vae", dataset="two-moons", latent_dim=2, hidden_dims=(32,), epochs=5,
+                          likelihood="gaussian", sigma_x=0.05, n_points=400), data, progress=False).history
+    assert h.test["total"][-1] < h.test["total"][0]
+
+
+def test_zero_epochs_gives_an_untrained_model_and_empty_history(digits):
+    r = train(small("ae", epochs=0), digits, progress=False)
+    assert r.history.epochs == 0 and r.history.final() == {} and r.history.samples_per_second == 0.0
+
+
+def test_history_frame(digits):
+    df = train(small("ae", epochs=2), digits, progress=False).history.to_frame()
+    assert list(df.index) == [1, 2]
+    assert {"train_total", "test_reconstruction", "seconds"} <= set(df.columns)

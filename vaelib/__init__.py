@@ -1,0 +1,25 @@
+"""vaelib: one controlled family of auto-encoders for the book "Why sample z?".
+
+The designs differ only in the encoder head and the regulariser on z; data, trunk,
+decoder, optimiser, budget and seed are shared. Loss reduction everywhere: sum over
+pixels and latent dimensions, mean over the batch; losses are in nats.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .cache import load_or_train
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import DESIGNS, TrainConfig
+from .data import DATASETS, OFFLINE_DATASETS, Dataset, load_dataset
+from .errors import CheckpointError, DataUnavailableError, TrainingDivergedError, UnknownNameError, VaelibError
+from .models import AutoEncoder, Encoding, LossTerms, build_model
+from .regularisers import REGULARISERS
+from .training import History, TrainResult, train
+
+__all__ = [
+    "__version__", "AutoEncoder", "CheckpointError", "DATASETS", "DESIGNS", "DataUnavailableError", "Dataset",
+    "Encoding", "History", "LossTerms", "OFFLINE_DATASETS", "REGULARISERS", "TrainConfig", "TrainResult",
+    "TrainingDivergedError", "UnknownNameError", "VaelibError", "build_model", "load_checkpoint", "load_dataset",
+    "load_or_train", "save_checkpoint", "train",
+]

@@ -1,0 +1,124 @@
+"""Command line: ``python -m vaelib train ...`` (and ``--help``).
+
+Bad input prints one line ``error: ...`` on stderr and exits with status 2; nothing is
+written before every argument has been checked.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .config import DESIGNS, LIKELIHOODS, TRUNKS, TrainConfig
+from .data import DATASETS
+from .errors import TrainingDivergedError, VaelibError
+from .regularisers import REGULARISERS
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def _listing(title: str, items: dict[str, str]) -> str:
+    return title + ":\n" + "\n".join(f"  {k:<20} {v}" for k, v in items.items())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m vaelib``."""
+    epilog = "\n\n".join([
+        _listing("designs", {k: d.description for k, d in DESIGNS.items()}),
+        _listing("regularisers", {k: r.description for k, r in REGULARISERS.items()}),
+        _listing("data sets", DATASETS),
+    ])
+    parser = argparse.ArgumentParser(
+        prog="python -m vaelib", description="Train and compare the book's auto-encoder designs.",
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one model and write its checkpoint", epilog=epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = TrainConfig()
+    t.add_argument("--design", default=d.design, help=f"one of {', '.join(DESIGNS)} (default {d.design})")
+    t.add_argument("--dataset", default=d.dataset, help=f"one of {', '.join(DATASETS)} (default {d.dataset})")
+    t.add_argument("--latent-dim", type=int, default=d.latent_dim, help=f"latent dimensions (default {d.latent_dim})")
+    t.add_argument("--hidden-dims", type=int, nargs="+", default=list(d.hidden_dims),
+                   help="hidden layer widths of the trunk (default 400)")
+    t.add_argument("--trunk", default=d.trunk, help=f"one of {', '.join(TRUNKS)} (default {d.trunk})")
+    t.add_argument("--regulariser", default=None,
+                   help=f"override the design's regulariser: one of {', '.join(REGULARISERS)}")
+    t.add_argument("--weight", type=float, default=None, help="regulariser weight (default: the design's)")
+    t.add_argument("--sigma0", type=float, default=d.sigma0, help=f"mean-only noise scale (default {d.sigma0})")
+    t.add_argument("--likelihood", default=d.likelihood, help=f"one of {', '.join(LIKELIHOODS)}")
+    t.add_argument("--sigma-x", type=float, default=d.sigma_x, help="Gaussian likelihood std (default 0.1)")
+    t.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
+    t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"default {d.batch_size}")
+    t.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default {d.lr})")
+    t.add_argument("--seed", type=int, default=d.seed, help="training seed (default 0)")
+    t.add_argument("--data-seed", type=int, default=d.data_seed, help="train/test split seed (default 0)")
+    t.add_argument("--out", required=True, type=Path, help=f"folder for {CHECKPOINT_NAME} and history.json")
+    t.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        design=args.design, dataset=args.dataset, latent_dim=args.latent_dim, hidden_dims=tuple(args.hidden_dims),
+        trunk=args.trunk, regulariser=args.regulariser, weight=args.weight, sigma0=args.sigma0,
+        likelihood=args.likelihood, sigma_x=args.sigma_x, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, data_seed=args.data_seed,
+    )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train as the arguments say, write the checkpoint, print a summary; return the exit status."""
+    from .checkpoint import save_checkpoint
+    from .data import load_dataset
+    from .training import train
+
+    config = _config_from_args(args)
+    out: Path = args.out
+    target = out / CHECKPOINT_NAME
+    if target.exists() and not args.overwrite:
+        raise VaelibError(f"{target} exists; pass --overwrite to replace it or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise VaelibError(f"--out {out} exists and is not a folder")
+    data = load_dataset(config.dataset, seed=config.data_seed, test_fraction=config.test_fraction,
+                        n_points=config.n_points)
+    start = time.perf_counter()
+    result = train(config, data, progress=not args.no_progress)
+    wall = time.perf_counter() - start
+    save_checkpoint(result, target)
+    (out / "history.json").write_text(json.dumps(result.history.to_dict(), indent=1))
+    h = result.history
+    final = h.final("test")
+    print(f"design {config.design} on {config.dataset}, latent dim {config.latent_dim}, {h.epochs} epochs, "
+          f"seed {config.seed}")
+    if final:
+        print("test (nats/example): " + ", ".join(f"{k} {v:.2f}" for k, v in final.items()))
+    print(f"time {wall:.1f} s (training passes {h.train_seconds:.1f} s, {h.samples_per_second:,.0f} samples/s)")
+    print(f"checkpoint: {target}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status (0 ok, 2 bad input, 3 diverged)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return run_train(args)
+        if args.command == "compare":  # pragma: no cover - added with the head-to-head
+            from .compare import run_compare
+
+            return run_compare(args)
+    except VaelibError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDivergedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    return 0
+
+
+__all__ = ["build_parser", "main", "run_train"]

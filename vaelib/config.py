@@ -1,0 +1,170 @@
+"""The training configuration: one dataclass holding every hyperparameter and the seed.
+
+A *design* is a named pair (encoder head, regulariser) with a default weight: the
+four designs of the book (and two useful relatives) differ in nothing else.
+
+Defaults follow the classic MNIST VAE (Kingma & Welling 2014; pytorch/examples
+``vae/main.py``): an MLP with one hidden layer of 400 units, Adam with learning rate
+1e-3, batch size 128, Bernoulli likelihood.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import VaelibError, check_choice, check_positive
+from .regularisers import REGULARISERS
+
+HEADS: dict[str, str] = {
+    "deterministic": "z = f(x)",
+    "fixed-variance": "z = mu(x) + sigma0 * eps, sigma0 fixed",
+    "gaussian": "z = mu(x) + sigma(x) * eps, learned log-variance",
+}
+
+LIKELIHOODS: dict[str, str] = {
+    "bernoulli": "Bernoulli on pixels in [0, 1] (decoder outputs logits); nats per image",
+    "gaussian": "Gaussian with fixed standard deviation sigma_x (decoder outputs the mean)",
+}
+
+TRUNKS: dict[str, str] = {
+    "mlp": "fully connected layers with ReLU (hidden_dims)",
+    "conv": "two stride-2 convolutions (32, 64 channels) then hidden_dims; square images only",
+}
+
+
+@dataclass(frozen=True)
+class Design:
+    """A named encoder design: its head, its regulariser and the regulariser's default weight."""
+
+    name: str
+    head: str
+    regulariser: str
+    weight: float
+    description: str
+
+
+DESIGNS: dict[str, Design] = {
+    d.name: d
+    for d in (
+        Design("ae", "deterministic", "none", 0.0, "plain autoencoder, deterministic z"),
+        Design("rae", "deterministic", "l2", 1.0, "deterministic z with an L2 penalty (RAE, Ghosh et al. 2020)"),
+        Design("mean-only", "fixed-variance", "kl", 1.0, "z = mu + sigma0 * eps, KL to N(0, I)"),
+        Design("vae", "gaussian", "kl", 1.0, "VAE: z = mu + sigma * eps, KL to N(0, I) (weight = beta)"),
+        Design("wae-mmd", "deterministic", "mmd", 100.0,
+               "deterministic z, batch MMD to N(0, I) (WAE-MMD, Tolstikhin et al. 2018)"),
+        Design("swae", "deterministic", "sliced-wasserstein", 100.0,
+               "deterministic z, sliced Wasserstein to N(0, I) (SWAE, Kolouri et al. 2019)"),
+        Design("moments", "deterministic", "moments", 10.0,
+               "deterministic z, batch mean and covariance matched to N(0, I)"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyperparameter of one training run.
+
+    ``regulariser`` and ``weight`` default (``None``) to the design's; setting them
+    lets one design be combined with another regulariser (e.g. a VAE with an MMD term).
+    Losses are summed over pixels and latent dimensions and averaged over the batch.
+    """
+
+    design: str = "vae"
+    dataset: str = "mnist5k"
+    latent_dim: int = 16
+    hidden_dims: tuple[int, ...] = (400,)
+    trunk: str = "mlp"
+    regulariser: str | None = None
+    weight: float | None = None
+    sigma0: float = 0.5
+    likelihood: str = "bernoulli"
+    sigma_x: float = 0.1
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    data_seed: int = 0
+    test_fraction: float = 0.2
+    n_points: int = 2000
+
+    def __post_init__(self) -> None:
+        check_choice("design", self.design, DESIGNS)
+        from .data import DATASETS  # local import: data is heavier than config
+
+        check_choice("data set", self.dataset, DATASETS)
+        check_choice("trunk", self.trunk, TRUNKS)
+        check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        if self.regulariser is not None:
+            check_choice("regulariser", self.regulariser, REGULARISERS)
+        for name in ("latent_dim", "batch_size", "epochs", "n_points"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise VaelibError(f"{name} must be an integer, got {value!r}")
+        check_positive("latent_dim", self.latent_dim)
+        check_positive("batch_size", self.batch_size)
+        check_positive("epochs", self.epochs, allow_zero=True)
+        check_positive("n_points", self.n_points)
+        hidden = tuple(self.hidden_dims)
+        if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in hidden):
+            raise VaelibError(f"hidden_dims must be a non-empty list of positive integers, got {self.hidden_dims!r}")
+        object.__setattr__(self, "hidden_dims", hidden)
+        if self.weight is not None:
+            check_positive("weight", float(self.weight), allow_zero=True)
+        check_positive("sigma0", float(self.sigma0))
+        check_positive("sigma_x", float(self.sigma_x))
+        check_positive("lr", float(self.lr))
+        if not 0.0 < self.test_fraction < 1.0:
+            raise VaelibError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}")
+        if self.head == "deterministic" and REGULARISERS[self.regulariser_name].needs_distribution:
+            raise VaelibError(
+                f"regulariser {self.regulariser_name!r} needs a stochastic head; design {self.design!r} "
+                f"is deterministic. Use 'mmd', 'sliced-wasserstein', 'moments', 'l2' or 'none'"
+            )
+
+    # ---- derived -----------------------------------------------------------
+    @property
+    def head(self) -> str:
+        """The encoder head of the design: 'deterministic', 'fixed-variance' or 'gaussian'."""
+        return DESIGNS[self.design].head
+
+    @property
+    def regulariser_name(self) -> str:
+        """The regulariser in force: the explicit one, else the design's."""
+        return self.regulariser if self.regulariser is not None else DESIGNS[self.design].regulariser
+
+    @property
+    def regulariser_weight(self) -> float:
+        """The regulariser weight in force: the explicit one, else the design's default."""
+        return float(self.weight) if self.weight is not None else DESIGNS[self.design].weight
+
+    # ---- serialisation -----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as JSON-compatible values (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["hidden_dims"] = list(self.hidden_dims)
+        return d
+
+    def to_json(self) -> str:
+        """The config as canonical JSON (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Rebuild a config from :meth:`to_dict` output; unknown keys raise VaelibError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise VaelibError(f"unknown config keys {unknown}; accepted: {sorted(names)}")
+        d = dict(d)
+        if "hidden_dims" in d:
+            d["hidden_dims"] = tuple(d["hidden_dims"])
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+__all__ = ["Design", "DESIGNS", "HEADS", "LIKELIHOODS", "TRUNKS", "TrainConfig"]
