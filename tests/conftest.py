@@ -14,7 +14,7 @@ def private_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def digits():
-    """sklearn's 8x8 digits, split as vaelib splits them (1,437 train / 360 test)."""
+    """sklearn's 8x8 digits, split as vaelib splits them (1,438 train / 359 test)."""
     import vaelib
 
     return vaelib.load_dataset("digits")

@@ -11,6 +11,10 @@ from collections.abc import Iterable
 class VaelibError(ValueError):
     """Bad input to vaelib: the message says what was wrong and what to do."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython/Jupyter shows this one line instead of a traceback: the message is the whole story."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class UnknownNameError(VaelibError):
     """A design, regulariser, data set, sampler or metric name that vaelib does not know."""

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up everything the book and its tests need, on a fresh machine, idempotently:
+#   - the virtualenv .venv/ with the exact versions pinned in requirements.txt,
+#   - vaelib installed from this checkout (editable),
+#   - Debian's chromium for the browser check, where apt-get is available.
+# Usage: bash scripts/setup.sh        (called by build_book.sh and test.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+# Re-install only when requirements.txt or pyproject.toml changed since the last setup.
+stamp=.venv/.vaelib-setup-stamp
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "setup: installing pinned requirements"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    echo "$want" > "$stamp"
+fi
+
+if [ "${VAELIB_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "setup: installing Debian's chromium for the browser check"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "setup: no chromium and no apt-get as root: the browser check will be skipped" >&2
+    fi
+fi
+echo "setup: ready ($(.venv/bin/python -c 'import torch, vaelib; print("torch", torch.__version__, "vaelib", vaelib.__version__)'))"

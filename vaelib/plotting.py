@@ -1,0 +1,93 @@
+"""One figure style for the whole book, and the plots every notebook needs.
+
+Every function returns the matplotlib ``Figure`` it drew, with labelled axes (units in
+brackets), so a notebook cell is one call.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .training import History
+
+#: One colour per design, used by every figure so a design looks the same everywhere.
+DESIGN_COLOURS: dict[str, str] = {
+    "ae": "#4c72b0", "rae": "#8172b3", "mean-only": "#dd8452", "vae": "#55a868",
+    "wae-mmd": "#c44e52", "swae": "#937860", "moments": "#da8bc3",
+}
+
+
+def use_book_style() -> None:
+    """Set the book's matplotlib style: small figures, readable fonts, light grid, no top/right spines."""
+    mpl.rcParams.update({
+        "figure.figsize": (6.0, 3.6), "figure.dpi": 100, "savefig.dpi": 120, "font.size": 10,
+        "axes.titlesize": 10, "axes.labelsize": 10, "axes.grid": True, "grid.alpha": 0.3,
+        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
+        "image.cmap": "gray_r",
+    })
+
+
+def design_colour(design: str) -> str:
+    """The book's colour for ``design`` (grey for an unknown name)."""
+    return DESIGN_COLOURS.get(design, "#777777")
+
+
+def plot_history(histories: Mapping[str, History], term: str = "total", title: str | None = None) -> plt.Figure:
+    """Train (dashed) and test (solid) curves of one loss ``term`` per labelled history; y in nats/example."""
+    fig, ax = plt.subplots()
+    for i, (label, h) in enumerate(histories.items()):
+        colour = design_colour(label.split()[0]) if label.split()[0] in DESIGN_COLOURS else f"C{i}"
+        epochs = np.arange(1, h.epochs + 1)
+        ax.plot(epochs, h.train[term], "--", color=colour, alpha=0.6)
+        ax.plot(epochs, h.test[term], "-", color=colour, label=label)
+    ax.set(xlabel="epoch", ylabel=f"{term} loss [nats / example]", title=title or f"{term}: train (dashed), test (solid)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: torch.Tensor, image_shape: Sequence[int], ncols: int = 10, title: str | None = None,
+               ax: plt.Axes | None = None) -> plt.Figure:
+    """Show ``images`` (n, H*W, values in [0, 1]) as a grid with ``ncols`` columns; returns the figure."""
+    imgs = images.detach().cpu().reshape(-1, *image_shape).numpy()
+    n = imgs.shape[0]
+    nrows = int(np.ceil(n / ncols))
+    h, w = image_shape
+    canvas = np.ones((nrows * (h + 1) - 1, ncols * (w + 1) - 1))
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, ncols)
+        canvas[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = 1 - img
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(ncols * 0.6, nrows * 0.6 + (0.3 if title else 0)))
+    else:
+        fig = ax.figure
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def scatter_codes(codes: torch.Tensor, labels: torch.Tensor | None = None, ax: plt.Axes | None = None,
+                  title: str = "codes", prior_contours: bool = True, max_points: int = 2000) -> plt.Figure:
+    """Scatter the first two code dimensions (coloured by label) over the N(0, I) 1-, 2- and 3-sigma circles."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+    else:
+        fig = ax.figure
+    z = codes.detach().cpu()[:max_points]
+    c = labels.detach().cpu()[:max_points] if labels is not None else None
+    ax.scatter(z[:, 0], z[:, 1], c=c, s=3, cmap="tab10", alpha=0.6, linewidths=0)
+    if prior_contours:
+        t = np.linspace(0, 2 * np.pi, 200)
+        for r in (1, 2, 3):
+            ax.plot(r * np.cos(t), r * np.sin(t), color="k", lw=0.7, alpha=0.5)
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title, aspect="equal")
+    return fig
+
+
+__all__ = ["DESIGN_COLOURS", "design_colour", "image_grid", "plot_history", "scatter_codes", "use_book_style"]
