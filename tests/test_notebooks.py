@@ -1,0 +1,110 @@
+"""The notebooks as documents: Colab badge and install cell, parameters, smoke runs, bad parameters.
+
+The outputs of each notebook are compared with nbval (see README: the test command runs
+``pytest --nbval notebooks``); this file checks what nbval cannot.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+REPO_PATH = REPO_URL.split("github.com/")[1]
+VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_the_book_has_its_five_notebooks_in_order():
+    names = [p.stem for p in NOTEBOOKS]
+    assert len(names) == 5, names
+    assert names[0].startswith("01_deterministic") and names[4].startswith("05_head_to_head")
+    toc = (ROOT / "_toc.yml").read_text()
+    positions = [toc.index(f"notebooks/{n}") for n in names]
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_badge_and_install_cell_point_at_this_repository_and_notebook(path):
+    cs = cells(path)
+    rel = path.relative_to(ROOT).as_posix()
+    badge = f"https://colab.research.google.com/github/{REPO_PATH}/blob/v{VERSION}/{rel}"
+    assert badge in source(cs[0]), f"first cell must carry the Colab badge {badge}"
+    install = next(c for c in cs if c["cell_type"] == "code")
+    src = source(install)
+    assert '"google.colab" in sys.modules' in src, "the install cell must run only in Colab"
+    assert f"git+{REPO_URL}@v{VERSION}" in src, "Colab installs vaelib from this repository's release tag"
+    for forbidden in ("torch", "numpy"):
+        assert f"install {forbidden}" not in src and f"-U {forbidden}" not in src
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_is_tagged_and_typed(path):
+    tagged = [c for c in cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one papermill 'parameters' cell"
+    src = source(tagged[0])
+    for name in ("DATASET", "FAST"):
+        assert re.search(rf"^{name}\s*(:\s*\w+\s*)?=", src, re.M), f"parameter {name} missing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_are_executed_and_error_free(path):
+    code = [c for c in cells(path) if c["cell_type"] == "code"]
+    assert all(c.get("execution_count") for c in code if source(c).strip()), "commit notebooks executed"
+    for c in code:
+        for out in c.get("outputs", []):
+            assert out["output_type"] != "error", f"stored error output in {path.name}"
+    assert any(o.get("data", {}).get("image/png") for c in code for o in c.get("outputs", [])), "no figure"
+
+
+def _papermill(path: Path, out: Path, **parameters):
+    import papermill
+
+    return papermill.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
+                                      cwd=str(path.parent), progress_bar=False, log_output=False)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_smoke_run_with_fast_parameters(path, tmp_path, monkeypatch):
+    """Each notebook runs top to bottom with FAST=True on a fresh, empty model cache."""
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    _papermill(path, tmp_path / path.name, FAST=True)
+    executed = json.loads((tmp_path / path.name).read_text())
+    assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"DATASET": "cifar10"}, "unknown data set 'cifar10'"),
+    ({"EPOCHS": -3}, "epochs must be > 0"),
+    ({"LATENT_DIM": 0}, "latent_dim must be > 0"),
+])
+def test_bad_parameter_stops_the_notebook_in_its_first_cells_with_one_line(bad, message, tmp_path, monkeypatch):
+    import papermill
+
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "cache"))
+    path = NOTEBOOKS[0]
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        _papermill(path, tmp_path / "out.ipynb", FAST=True, **bad)
+    assert message in str(info.value)
+    executed = json.loads((tmp_path / "out.ipynb").read_text())
+    errors = [(i, o) for i, c in enumerate(executed["cells"]) for o in c.get("outputs", [])
+              if o["output_type"] == "error"]
+    index, error = errors[0]
+    assert index <= 6, "the parameter check must be among the first cells"
+    assert len(error["traceback"]) == 1 and message in error["traceback"][0]

@@ -1,0 +1,277 @@
+"""One evaluation protocol, identical for every design.
+
+:func:`evaluate` scores a trained model on a data set's test split and returns a flat
+record ``{name: value}``; :func:`records_table` turns several records into a pandas
+table (mean and std over seeds when asked). The names carry their units; the full
+table of names is :data:`METRIC_DOCS`.
+
+The pieces live in submodules: ``likelihood`` (reconstruction, ELBO, IWAE, the
+deterministic-code bound), ``samples`` (FID, KID, precision/recall, sharpness on the
+features of a small classifier trained on the same data: ``classifier``), ``samplers``
+(prior, Gaussian fit, GMM fit on the training codes), ``latent`` (active units,
+participation ratio, mutual information, aggregate posterior vs prior, prior holes) and
+``smoothness`` (decoder Jacobian, interpolation path length).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import Dataset, check_data, default_cache_dir
+from ..errors import VaelibError, check_choice
+from ..models import AutoEncoder
+from ..training import TrainResult
+
+#: Raise whenever a change to the metrics changes the numbers for the same model.
+METRICS_VERSION = 1
+
+#: Every metric name :func:`evaluate` can return, with its meaning and unit. ``<sampler>``
+#: stands for each of prior / gaussian / gmm.
+METRIC_DOCS: dict[str, str] = {
+    "recon_bce_nats": "test reconstruction, Bernoulli negative log-likelihood of x given z = mean (nats/image)",
+    "recon_mse": "test reconstruction squared error, summed over pixels, mean over images (pixel units^2)",
+    "elbo_nats": "ELBO on the test split, stochastic designs only (nats/image; higher is better)",
+    "rate_nats": "KL(q(z|x) || p(z)) on the test split, stochastic designs only (nats/image)",
+    "distortion_nats": "E_q[-log p(x|z)] on the test split, stochastic designs only (nats/image)",
+    "iwae_nats": "IWAE bound with k samples (k in iwae_k), stochastic designs only (nats/image)",
+    "iwae_k": "number of importance samples of iwae_nats",
+    "det_bound_nats": "deterministic codes only: best bound with q = N(f(x), s^2 I) over a grid of s; NOT a VAE ELBO",
+    "det_bound_scale": "the s of det_bound_nats",
+    "active_units": "latent dims with Var_x E_q[z_d|x] > 0.01 (Burda et al. 2016), count",
+    "participation_ratio": "PCA participation ratio of the test codes (effective number of dims), in [1, latent_dim]",
+    "mi_nats": "I_q(x; z) over the training split with the aggregate mixture, stochastic designs only (nats)",
+    "mi_ceiling_nats": "log N of the split used for mi_nats: the estimator cannot exceed it (nats)",
+    "agg_mmd": "unbiased MMD^2 (IMQ) between test codes (z ~ q(z|x)) and N(0, I) samples",
+    "agg_mmd_floor": "the same MMD^2 between two N(0, I) samples of the same size: the noise floor",
+    "agg_sw": "sliced Wasserstein-2^2 between test codes and N(0, I) samples",
+    "agg_gauss_kl_nats": "KL(N(m, S) || N(0, I)) of a Gaussian fitted to the test codes (nats)",
+    "prior_hole_rate": "share of N(0, I) samples whose KDE density under the codes is below the codes' 5th percentile",
+    "jacobian_norm": "mean Frobenius norm of d decode(z) / dz at test codes (pixel probability per unit z)",
+    "interp_path_ratio": "feature-space path length of decoded interpolations / endpoint distance (>= 1)",
+    "classifier_accuracy": "test accuracy of the feature classifier (fraction)",
+    "real_fid_floor": "FID between two halves of the real test split: the floor any FID here is read against",
+    "real_pixel_entropy_nats": "mean per-pixel Bernoulli entropy of real test images (nats/pixel)",
+    "<sampler>/fid": "FID of decoded samples vs the test split on classifier features",
+    "<sampler>/kid": "KID (unbiased, cubic kernel on standardised features), mean over subsets",
+    "<sampler>/kid_std": "KID std over subsets",
+    "<sampler>/precision": "k-NN precision (Kynkaanniemi et al. 2019, k = 3), fraction",
+    "<sampler>/recall": "k-NN recall (k = 3), fraction",
+    "<sampler>/low_confidence": "share of decoded samples the classifier labels with confidence < 0.5",
+    "<sampler>/pixel_entropy_nats": "mean per-pixel Bernoulli entropy of decoded means (blur: higher = greyer), nats",
+    "<sampler>/sharpness": "mean squared Laplacian of decoded images (higher = sharper edges)",
+    "train_seconds": "wall time of the training passes (s)",
+    "samples_per_second": "training throughput (examples / s)",
+}
+
+GROUPS: tuple[str, ...] = ("likelihood", "latent", "samples", "smoothness", "cost")
+DEFAULT_SAMPLERS: tuple[str, ...] = ("prior", "gaussian", "gmm")
+
+
+def _model_and_result(model: AutoEncoder | TrainResult) -> tuple[AutoEncoder, TrainResult | None]:
+    if isinstance(model, TrainResult):
+        return model.model, model
+    if isinstance(model, AutoEncoder):
+        return model, None
+    raise VaelibError(f"evaluate needs an AutoEncoder or a TrainResult, got {type(model).__name__}")
+
+
+def _finite(record: dict[str, float]) -> dict[str, float]:
+    bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise VaelibError(f"metrics {bad} came out NaN or infinite: the model's codes or outputs are not finite")
+    return record
+
+
+@torch.no_grad()
+def encode_means(model: AutoEncoder, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Encoder means (= f(x) for deterministic heads) of ``x`` on the model's device; (n, latent_dim)."""
+    device = next(model.parameters()).device
+    return torch.cat([model.encode(xb.to(device)).mean for xb in x.split(batch_size)])
+
+
+@torch.no_grad()
+def encode_samples(model: AutoEncoder, x: torch.Tensor, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+    """One z ~ q(z|x) per row of ``x`` (the code itself for deterministic heads); (n, latent_dim)."""
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    return torch.cat([model.sample_z(model.encode(xb.to(device)), gen) for xb in x.split(batch_size)])
+
+
+def evaluate(
+    model: AutoEncoder | TrainResult,
+    data: Dataset,
+    *,
+    groups: Iterable[str] = GROUPS,
+    samplers: Sequence[str] = DEFAULT_SAMPLERS,
+    n_samples: int = 1000,
+    iwae_k: int = 50,
+    seed: int = 0,
+    classifier=None,
+) -> dict[str, float]:
+    """Score ``model`` on ``data`` (test split; training split for code-fitted samplers and MI).
+
+    Returns a flat record ``{metric name: value}`` (names and units in :data:`METRIC_DOCS`).
+    ``groups`` selects among likelihood / latent / samples / smoothness / cost;
+    ``samplers`` among prior / gaussian / gmm; every sampler draws ``n_samples`` codes, the
+    same for every model. Seeds make every number reproducible. Raises VaelibError for
+    unknown names, too few samples, or NaN codes, never returning a silent NaN.
+    """
+    from . import latent, likelihood, samplers as samplers_mod, samples, smoothness
+    from .classifier import classifier_accuracy, load_or_train_classifier
+
+    net, result = _model_and_result(model)
+    groups = tuple(groups)
+    for g in groups:
+        check_choice("metric group", g, GROUPS)
+    for s in samplers:
+        check_choice("sampler", s, samplers_mod.SAMPLERS)
+    if n_samples < 2:
+        raise VaelibError(f"n_samples must be >= 2, got {n_samples}")
+    if net.data_dim != data.dim:
+        raise VaelibError(f"model expects {net.data_dim} features but data set {data.name!r} has {data.dim}")
+    bernoulli = net.likelihood == "bernoulli"
+    check_data(data.x_test, bernoulli=bernoulli, name="test data")
+    device = next(net.parameters()).device
+    net.eval()
+    x_test = data.x_test.to(device)
+    record: dict[str, float] = {}
+
+    if "likelihood" in groups:
+        record.update({f"recon_{k}": v for k, v in likelihood.reconstruction_errors(net, x_test).items()})
+        if net.stochastic:
+            e = likelihood.elbo(net, x_test, seed=seed)
+            record.update(elbo_nats=e["elbo"], rate_nats=e["kl"], distortion_nats=e["reconstruction"])
+            record["iwae_nats"] = likelihood.iwae_bound(net, x_test, iwae_k, seed=seed)
+            record["iwae_k"] = float(iwae_k)
+        else:
+            b = likelihood.deterministic_bound(net, x_test, seed=seed)
+            record.update(det_bound_nats=b["bound"], det_bound_scale=b["best_scale"])
+
+    need_codes = bool({"latent", "samples", "smoothness"} & set(groups))
+    if need_codes:
+        test_means = encode_means(net, x_test)
+        if not torch.isfinite(test_means).all():
+            raise VaelibError("the model's codes contain NaN or infinite values; it cannot be evaluated")
+
+    if "latent" in groups:
+        record["active_units"] = float(latent.active_units(net, x_test))
+        record["participation_ratio"] = latent.participation_ratio(test_means)
+        if net.stochastic:
+            x_train = data.x_train.to(device)
+            record["mi_nats"] = latent.mutual_information(net, x_train, seed=seed)
+            record["mi_ceiling_nats"] = latent.mi_ceiling(x_train.shape[0])
+        codes = encode_samples(net, x_test, seed=seed)
+        agg = latent.aggregate_divergences(codes, seed=seed)
+        record.update(agg_mmd=agg["mmd_to_prior"], agg_mmd_floor=agg["mmd_prior_vs_prior"], agg_sw=agg["sw_to_prior"],
+                      agg_gauss_kl_nats=agg["gauss_kl_to_prior"])
+        record["prior_hole_rate"] = latent.prior_hole_rate(codes, seed=seed)
+
+    clf = None
+    if "samples" in groups or "smoothness" in groups:
+        clf = classifier or load_or_train_classifier(data, seed=0)
+        clf = clf.to(device).eval()
+
+    if "samples" in groups:
+        record["classifier_accuracy"] = classifier_accuracy(clf, x_test, data.y_test.to(device))
+        half = x_test.shape[0] // 2
+        with torch.no_grad():
+            real_feats = clf.features(x_test)
+        record["real_fid_floor"] = samples.fid(real_feats[:half], real_feats[half:])
+        if bernoulli:
+            record["real_pixel_entropy_nats"] = samples.mean_pixel_entropy(x_test)
+        train_means = encode_means(net, data.x_train)
+        for name in samplers:
+            sampler = samplers_mod.fit_sampler(name, train_means, seed=seed)
+            q = samples.sample_quality(net, clf, data, sampler=sampler, n_samples=n_samples, seed=seed,
+                                       real_feats=real_feats)
+            record.update({f"{name}/{k}": v for k, v in q.items()})
+
+    if "smoothness" in groups:
+        record["jacobian_norm"] = smoothness.decoder_jacobian_norm(net, test_means, seed=seed)
+        n_pairs = min(32, x_test.shape[0] // 2)
+        record["interp_path_ratio"] = smoothness.interpolation_path_length(
+            net, x_test[:n_pairs], x_test[n_pairs:2 * n_pairs], clf.features)
+
+    if "cost" in groups and result is not None:
+        record["train_seconds"] = result.history.train_seconds
+        record["samples_per_second"] = result.history.samples_per_second
+    return _finite(record)
+
+
+def evaluate_cached(
+    result: TrainResult,
+    data: Dataset,
+    *,
+    cache_dir: str | Path | None = None,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """:func:`evaluate` with its record cached on disk, keyed by the model's config and the arguments.
+
+    Lets a notebook be re-executed without recomputing metrics. Timing metrics come from
+    the training history, so a cached record equals a fresh one.
+    """
+    key_src = json.dumps({"v": METRICS_VERSION, "config": result.config.to_dict(), "data": data.name,
+                          "n_test": int(data.x_test.shape[0]),
+                          "args": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()
+                                   if k != "classifier"}}, sort_keys=True, default=str)
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = root / "metrics" / f"{result.config.design}-{key}.json"
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            pass  # a damaged entry is recomputed and replaced below
+    record = evaluate(result, data, **kwargs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, path)
+    return record
+
+
+def records_table(records: Mapping[str, Mapping[str, float]] | Sequence[Mapping[str, Any]],
+                  by: Sequence[str] | None = None):
+    """A pandas DataFrame of records.
+
+    With a mapping ``{label: record}`` the rows are labels. With a sequence of records
+    that carry grouping columns (e.g. design, latent_dim, seed) and ``by`` naming them,
+    rows are the groups and every metric gets ``mean`` and ``std`` over the group.
+    """
+    import pandas as pd
+
+    if isinstance(records, Mapping):
+        return pd.DataFrame.from_dict({k: dict(v) for k, v in records.items()}, orient="index")
+    frame = pd.DataFrame([dict(r) for r in records])
+    if not by:
+        return frame
+    missing = [b for b in by if b not in frame.columns]
+    if missing:
+        raise VaelibError(f"records have no column(s) {missing}; columns: {list(frame.columns)}")
+    numeric = frame.drop(columns=list(by)).select_dtypes("number")
+    return pd.concat([frame[list(by)], numeric], axis=1).groupby(list(by)).agg(["mean", "std"])
+
+
+def timed_evaluate(model: AutoEncoder | TrainResult, data: Dataset, **kwargs: Any) -> dict[str, float]:
+    """Seconds taken by each metric group of :func:`evaluate` (for the benchmark), plus 'total'."""
+    times: dict[str, float] = {}
+    for g in GROUPS:
+        start = time.perf_counter()
+        evaluate(model, data, groups=(g,), **kwargs)
+        times[g] = time.perf_counter() - start
+    times["total"] = sum(times.values())
+    return times
+
+
+__all__ = ["METRIC_DOCS", "METRICS_VERSION", "DEFAULT_SAMPLERS", "GROUPS", "encode_means", "encode_samples",
+           "evaluate", "evaluate_cached", "records_table", "timed_evaluate"]
