@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+
+with warnings.catch_warnings():
+    # tqdm.auto warns when ipywidgets is absent, then falls back to a text bar: that is fine
+    warnings.simplefilter("ignore")
+    from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .data import Dataset, check_data, load_dataset

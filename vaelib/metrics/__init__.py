@@ -65,7 +65,7 @@ METRIC_DOCS: dict[str, str] = {
     "<sampler>/kid_std": "KID std over subsets",
     "<sampler>/precision": "k-NN precision (Kynkaanniemi et al. 2019, k = 3), fraction",
     "<sampler>/recall": "k-NN recall (k = 3), fraction",
-    "<sampler>/low_confidence": "share of decoded samples the classifier labels with confidence < 0.5",
+    "<sampler>/low_confidence_share": "share of decoded samples the classifier labels with confidence < 0.5",
     "<sampler>/pixel_entropy_nats": "mean per-pixel Bernoulli entropy of decoded means (blur: higher = greyer), nats",
     "<sampler>/sharpness": "mean squared Laplacian of decoded images (higher = sharper edges)",
     "train_seconds": "wall time of the training passes (s)",
@@ -182,10 +182,9 @@ def evaluate(
 
     if "samples" in groups:
         record["classifier_accuracy"] = classifier_accuracy(clf, x_test, data.y_test.to(device))
-        half = x_test.shape[0] // 2
         with torch.no_grad():
             real_feats = clf.features(x_test)
-        record["real_fid_floor"] = samples.fid(real_feats[:half], real_feats[half:])
+        record["real_fid_floor"] = samples.real_fid_floor(real_feats)
         if bernoulli:
             record["real_pixel_entropy_nats"] = samples.mean_pixel_entropy(x_test)
         train_means = encode_means(net, data.x_train)

@@ -1,0 +1,193 @@
+"""The book's configuration: _config.yml, _toc.yml, the bibliography and the pages they name.
+
+These checks are fast and need no build: every table-of-contents entry exists, every
+citation resolves, math is served offline, execution fails loudly, and only the book's own
+pages are built. The build itself (``bash scripts/build_book.sh``, warnings are errors) and
+the browser check (tests/test_browser.py) test the rendered result.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+BIB = ROOT / "book" / "references.bib"
+
+EXPECTED_ORDER = [
+    "book/intro",
+    "book/theory",
+    "notebooks/01_deterministic_z",
+    "notebooks/02_mean_only",
+    "notebooks/03_mean_and_variance",
+    "notebooks/04_empirical_prior",
+    "notebooks/05_head_to_head",
+    "book/references",
+]
+
+# {cite}`a,b`, {cite:p}`a`, {cite:t}`a`, {cite:ps}`a` ... (sphinxcontrib-bibtex roles in MyST)
+CITE_ROLE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+DOC_ROLE = re.compile(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`")
+
+
+def toc_entries() -> list[str]:
+    """Every document of the table of contents, in reading order (root first)."""
+    entries = [TOC["root"]]
+
+    def walk(items):
+        for item in items:
+            if "file" in item:
+                entries.append(item["file"])
+            for key in ("sections", "chapters"):
+                walk(item.get(key, []))
+            for part in item.get("parts", []):
+                walk(part.get("chapters", []))
+
+    walk(TOC.get("chapters", []))
+    for part in TOC.get("parts", []):
+        walk(part.get("chapters", []))
+    return entries
+
+
+def book_markdown() -> list[Path]:
+    return sorted((ROOT / "book").rglob("*.md"))
+
+
+def notebook_markdown(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def cited_keys() -> dict[str, set[str]]:
+    """Citation key -> the files citing it, over book/**/*.md and the notebooks' markdown cells."""
+    sources = {p: p.read_text() for p in book_markdown()}
+    sources.update({p: notebook_markdown(p) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))})
+    keys: dict[str, set[str]] = {}
+    for path, text in sources.items():
+        for match in CITE_ROLE.finditer(text):
+            for key in match.group(1).split(","):
+                keys.setdefault(key.strip(), set()).add(path.relative_to(ROOT).as_posix())
+    return keys
+
+
+def test_toc_is_a_jupyter_book_1_toc_in_reading_order():
+    assert TOC["format"] == "jb-book"
+    assert toc_entries() == EXPECTED_ORDER
+
+
+@pytest.mark.parametrize("entry", EXPECTED_ORDER)
+def test_every_toc_entry_exists(entry):
+    candidates = [ROOT / f"{entry}{ext}" for ext in (".md", ".ipynb")]
+    assert any(p.is_file() for p in candidates), f"_toc.yml lists {entry}, but neither .md nor .ipynb exists"
+
+
+def test_bibliography_parses_and_every_entry_is_complete():
+    from pybtex.database import parse_file
+
+    bib = parse_file(str(BIB))  # raises on syntax errors and duplicate keys
+    assert len(bib.entries) >= 18
+    for key, entry in bib.entries.items():
+        assert re.fullmatch(r"[a-z]+\d{4}[a-z]+", key), f"key {key!r} is not author+year+word"
+        assert entry.persons.get("author"), f"{key}: no author"
+        assert entry.fields.get("title"), f"{key}: no title"
+        assert re.fullmatch(r"\d{4}", entry.fields.get("year", "")), f"{key}: no year"
+        if entry.type == "inproceedings":
+            assert entry.fields.get("booktitle"), f"{key}: no booktitle"
+
+
+def test_every_cited_key_is_in_the_bibliography():
+    from pybtex.database import parse_file
+
+    known = set(parse_file(str(BIB)).entries.keys())
+    cited = cited_keys()
+    assert cited, "no {cite} role found in the book"
+    missing = {key: sorted(files) for key, files in cited.items() if key not in known}
+    assert not missing, f"cited but not in book/references.bib: {missing}"
+
+
+def test_the_references_page_holds_the_bibliography_and_config_points_at_the_bib_file():
+    assert "```{bibliography}" in (ROOT / "book" / "references.md").read_text()
+    assert CONFIG["bibtex_bibfiles"] == ["book/references.bib"]
+    assert CONFIG["sphinx"]["config"]["bibtex_reference_style"] == "author_year"
+
+
+def test_doc_links_in_the_book_pages_point_at_toc_documents():
+    entries = set(toc_entries())
+    for page in book_markdown():
+        for target in DOC_ROLE.findall(page.read_text()):
+            resolved = (page.parent / target).resolve().relative_to(ROOT).as_posix()
+            assert resolved in entries, f"{page.relative_to(ROOT)} links to {target}, not in _toc.yml"
+
+
+def test_math_is_rendered_with_the_offline_mathjax_extension():
+    extensions = CONFIG["sphinx"]["extra_extensions"]
+    # The PyPI package sphinx-mathjax-offline installs a module spelled with hyphens.
+    assert "sphinx-mathjax-offline" in extensions
+    module = importlib.import_module("sphinx-mathjax-offline")
+    assert (Path(module.__file__).parent / "static" / "mathjax" / "tex-chtml.js").is_file()
+    sphinx_config = CONFIG["sphinx"].get("config") or {}
+    assert "mathjax_path" not in sphinx_config, "mathjax_path would override the offline copy"
+    myst = CONFIG["parse"]["myst_enable_extensions"]
+    for ext in ("dollarmath", "amsmath", "colon_fence", "deflist", "substitution"):
+        assert ext in myst
+
+
+def test_execution_caches_and_fails_on_errors_without_stderr_warnings():
+    execute = CONFIG["execute"]
+    assert execute["execute_notebooks"] == "cache"
+    assert execute["allow_errors"] is False
+    assert execute.get("raise_on_error") is True
+    assert execute["timeout"] >= 600
+    # "warn", "remove-warn", "error" and "severe" turn every tqdm line on stderr into a
+    # Sphinx warning, and the build runs with -W.
+    assert execute["stderr_output"] in ("show", "remove")
+
+
+def test_only_the_book_pages_are_built():
+    assert CONFIG["only_build_toc_files"] is True
+    excluded = set(CONFIG["exclude_patterns"])
+    for pattern in (".venv", "_build", "tests", "benchmarks", "README.md", "vaelib"):
+        assert pattern in excluded
+
+
+def test_repository_launch_and_download_buttons():
+    repo = CONFIG["repository"]
+    assert repo["url"] == "https://github.com/vaelib/why-sample-z"
+    assert repo["branch"] == "main"
+    assert repo.get("path_to_book", "") == ""  # the book root is the repository root
+    launch = CONFIG["launch_buttons"]
+    assert launch["colab_url"] == "https://colab.research.google.com"
+    assert launch["notebook_interface"] == "classic"
+    html = CONFIG["html"]
+    assert html["use_repository_button"] is True and html["use_issues_button"] is True
+    assert CONFIG["sphinx"]["config"]["html_theme_options"]["use_download_button"] is True
+    # sphinx.config.html_theme_options must be merged into, not replace, the theme options
+    # Jupyter Book derives from repository/launch_buttons/html.
+    assert CONFIG["sphinx"]["recursive_update"] is True
+
+
+def test_footer_states_the_licences_and_how_to_cite():
+    footer = CONFIG["html"]["extra_footer"]
+    assert "MIT" in footer and "CC BY 4.0" in footer
+    assert "cite" in footer.lower() and CONFIG["repository"]["url"] in footer
+
+
+def test_intro_includes_the_generated_answer():
+    intro = (ROOT / "book" / "intro.md").read_text()
+    match = re.search(r"```\{include\}\s+(\S+)", intro)
+    assert match, "book/intro.md must include the generated answer"
+    assert (ROOT / "book" / match.group(1)).resolve() == ROOT / "book" / "_generated" / "answer_at_a_glance.md"
+    assert (ROOT / "book" / "_generated" / "answer_at_a_glance.md").is_file()
+
+
+def test_the_book_does_not_read_outside_the_repository():
+    files = [ROOT / "_config.yml", ROOT / "_toc.yml", *book_markdown(), *sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    for path in files:
+        text = path.read_text()
+        assert "../shared" not in text and "/work/shared" not in text, f"{path.relative_to(ROOT)} reads ../shared"

@@ -1,0 +1,229 @@
+"""A small feature classifier trained on the book's own data, for FID, KID and precision/recall.
+
+Inception weights cannot be downloaded here, so sample quality is measured on the
+penultimate features of an MLP trained on the same data set:
+``dim -> 256 -> 128 (the features, after ReLU) -> n_classes``. Images are augmented by
+random shifts of up to 2 pixels (28x28 only; 8x8 digits and the 2-D toys are not augmented).
+Training is deterministic for a seed and never touches torch's global random state.
+
+On ``mnist5k`` (seed 0, 15 epochs) it reaches 0.959 test accuracy in about 2 s on 2 CPU
+cores. Trained classifiers are cached under ``<cache>/classifiers/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..data import Dataset, check_data, default_cache_dir
+from ..errors import CheckpointError, VaelibError
+
+#: Raise when a change here would change what ``train_classifier`` returns for the same arguments.
+CLASSIFIER_VERSION = 1
+
+#: Sizes of the two hidden layers; the second is the feature layer.
+HIDDEN_DIMS: tuple[int, int] = (256, 128)
+
+#: Training hyperparameters (part of the cache key).
+EPOCHS = 15
+BATCH_SIZE = 64
+LR = 1e-3
+
+
+class FeatureClassifier(nn.Module):
+    """MLP ``dim -> 256 -> 128 -> n_classes``; the 128 ReLU units before the last layer are the features."""
+
+    def __init__(self, dim: int, n_classes: int, hidden_dims: tuple[int, int] = HIDDEN_DIMS):
+        super().__init__()
+        self.dim = int(dim)
+        self.n_classes = int(n_classes)
+        self.body = nn.Sequential(
+            nn.Linear(dim, hidden_dims[0]), nn.ReLU(),
+            nn.Linear(hidden_dims[0], hidden_dims[1]), nn.ReLU(),
+        )
+        self.head = nn.Linear(hidden_dims[1], n_classes)
+
+    @property
+    def feature_dim(self) -> int:
+        """Number of features returned by :meth:`features` (128)."""
+        return self.head.in_features
+
+    def _check(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != self.dim or not x.is_floating_point():
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise VaelibError(f"classifier input has shape {got}; expected a float tensor (n, {self.dim})")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer activations (after ReLU) for ``x`` (n, dim); shape (n, feature_dim), unitless."""
+        self._check(x)
+        return self.body(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Unnormalised class scores (log-probabilities up to a constant, nats) for ``x``; shape (n, n_classes)."""
+        return self.head(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`logits`."""
+        return self.logits(x)
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (softmax of the logits) for ``x``; shape (n, n_classes), rows sum to 1."""
+        return torch.softmax(self.logits(x), dim=1)
+
+
+def _max_shift(image_shape: tuple[int, int] | None) -> int:
+    """Largest random shift in pixels used for augmentation: 2 for 28x28; 0 (none) for 8x8 and the 2-D toys.
+
+    (A 1-pixel shift of an 8x8 digit moves 1/8 of the image and costs digits accuracy.)
+    """
+    if image_shape is None:
+        return 0
+    return min(image_shape) // 14
+
+
+def _shift(x: torch.Tensor, image_shape: tuple[int, int], max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each image of the batch by a random whole number of pixels in [-max_shift, max_shift], zero fill."""
+    n = x.shape[0]
+    h, w = image_shape
+    shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=gen).float()
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = 1.0
+    theta[:, 1, 1] = 1.0
+    # In grid_sample's normalised coordinates one pixel is 2 / size; whole-pixel shifts are exact.
+    theta[:, 0, 2] = shifts[:, 0] * 2.0 / w
+    theta[:, 1, 2] = shifts[:, 1] * 2.0 / h
+    grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
+    return F.grid_sample(x.view(n, 1, h, w), grid, align_corners=False).view(n, h * w)
+
+
+def train_classifier(
+    data: Dataset,
+    *,
+    seed: int = 0,
+    epochs: int = EPOCHS,
+    progress: bool = False,
+) -> FeatureClassifier:
+    """Train a :class:`FeatureClassifier` on ``data.x_train`` and return it in eval mode (on the CPU).
+
+    Adam (lr 1e-3, batch 64), cross-entropy, random shifts for images. Deterministic for
+    ``seed``: weights are initialised inside a forked RNG and shuffling and augmentation
+    use their own generator, so torch's global random state is left untouched.
+    """
+    check_data(data.x_train, bernoulli=False, name="classifier training data")
+    if epochs < 1:
+        raise VaelibError(f"epochs must be >= 1, got {epochs}")
+    x, y = data.x_train.cpu(), data.y_train.cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = FeatureClassifier(data.dim, data.n_classes)
+    optimiser = torch.optim.Adam(model.parameters(), lr=LR)
+    gen = torch.Generator().manual_seed(seed)
+    max_shift = _max_shift(data.image_shape)
+    model.train()
+    for epoch in range(1, epochs + 1):
+        total, seen = 0.0, 0
+        for idx in torch.randperm(len(x), generator=gen).split(BATCH_SIZE):
+            xb = x[idx]
+            if max_shift:
+                xb = _shift(xb, data.image_shape, max_shift, gen)
+            loss = F.cross_entropy(model.logits(xb), y[idx])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        if progress:
+            print(f"classifier epoch {epoch}/{epochs}: train cross-entropy {total / seen:.4f} nats")
+    return model.eval()
+
+
+@torch.no_grad()
+def classifier_accuracy(clf: FeatureClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of ``x`` whose predicted class equals ``y``, in [0, 1]."""
+    if len(x) != len(y) or len(x) == 0:
+        raise VaelibError(f"classifier_accuracy needs as many labels as inputs (> 0), got {len(x)} and {len(y)}")
+    return float((clf.logits(x).argmax(dim=1) == y).float().mean())
+
+
+def classifier_cache_path(data: Dataset, *, seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+    """Path of the cached classifier: ``<cache>/classifiers/<dataset>-<hash>.pt``.
+
+    A Dataset does not carry the arguments that split it, so the hash covers the training
+    tensors themselves (hence the split seed and test fraction), the data set name, the
+    classifier's hyperparameters and seed, and :data:`CLASSIFIER_VERSION`.
+    """
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    h = hashlib.sha256()
+    meta = {"version": CLASSIFIER_VERSION, "dataset": data.name, "seed": seed, "hidden": list(HIDDEN_DIMS),
+            "epochs": EPOCHS, "batch_size": BATCH_SIZE, "lr": LR, "n_classes": data.n_classes,
+            "image_shape": list(data.image_shape or []), "shape": list(data.x_train.shape)}
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    h.update(data.x_train.detach().cpu().contiguous().numpy().tobytes())
+    h.update(data.y_train.detach().cpu().contiguous().numpy().tobytes())
+    return root / "classifiers" / f"{data.name}-{h.hexdigest()[:16]}.pt"
+
+
+def _save_state(model: FeatureClassifier, path: Path) -> None:
+    """Write the classifier's state_dict (with its sizes) to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"dim": model.dim, "n_classes": model.n_classes,
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_state(path: Path, data: Dataset) -> FeatureClassifier:
+    """Load a classifier written by :func:`_save_state`; CheckpointError if the file is damaged."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        model = FeatureClassifier(int(payload["dim"]), int(payload["n_classes"]))
+        model.load_state_dict(payload["state_dict"])
+    except Exception as e:  # noqa: BLE001 - any failure here means a bad file
+        raise CheckpointError(
+            f"cached classifier {path} is corrupted or truncated ({type(e).__name__}); delete it to train again"
+        ) from None
+    if model.dim != data.dim or model.n_classes != data.n_classes:
+        raise CheckpointError(f"cached classifier {path} has input {model.dim} / {model.n_classes} classes; "
+                              f"the data have {data.dim} / {data.n_classes}; delete it to train again")
+    return model.eval()
+
+
+def load_or_train_classifier(
+    data: Dataset,
+    *,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> FeatureClassifier:
+    """Return the feature classifier for ``data`` and ``seed``: from the cache if present, else train and cache it.
+
+    The cache file is :func:`classifier_cache_path`, written atomically and read with
+    ``torch.load(weights_only=True)``. A damaged file raises CheckpointError naming it.
+    """
+    path = classifier_cache_path(data, seed=seed, cache_dir=cache_dir)
+    if path.exists():
+        return _load_state(path, data)
+    model = train_classifier(data, seed=seed, progress=progress)
+    _save_state(model, path)
+    return model
+
+
+__all__ = [
+    "CLASSIFIER_VERSION", "FeatureClassifier", "classifier_accuracy", "classifier_cache_path",
+    "load_or_train_classifier", "train_classifier",
+]

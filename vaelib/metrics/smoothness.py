@@ -1,0 +1,104 @@
+"""Smoothness of the decoder: its Jacobian norm at the codes, and the path length of interpolations.
+
+A noisy encoder trains the decoder on a neighbourhood of every code, which should make
+it smoother around the codes than a plain autoencoder's decoder (claim 5 of the book).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..errors import VaelibError
+from ..models import AutoEncoder
+from .latent import check_codes
+
+#: Codes at which :func:`decoder_jacobian_norm` evaluates the Jacobian by default.
+JACOBIAN_CODES: int = 256
+
+
+def decoder_jacobians(model: AutoEncoder, z: torch.Tensor) -> torch.Tensor:
+    """d decode(z) / dz at every row of ``z`` (n, latent_dim); shape (n, data_dim, latent_dim).
+
+    Units: decoded mean (pixel probability for a Bernoulli decoder) per unit of z.
+    Jacobian-vector products by the double-backward trick: one forward pass, one
+    backward pass giving g(v) = J^T v (linear in a dummy v), then one backward pass of
+    g per latent direction, each over the whole batch (latent_dim is small). Every
+    gradient is taken of a scalar, so no forward-mode machinery (slow to load the first
+    time) is needed.
+    """
+    d = z.shape[1]
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        y = model.decode(z)                                           # (n, D)
+        v = torch.zeros_like(y, requires_grad=True)
+        (g,) = torch.autograd.grad((y * v).sum(), z, create_graph=True)  # (n, d): row n is J_n^T v_n
+        cols = [torch.autograd.grad(g[:, j].sum(), v, retain_graph=j < d - 1)[0] for j in range(d)]
+    return torch.stack(cols, dim=2).detach()                          # (n, D, d)
+
+
+def decoder_jacobian_norm(model: AutoEncoder, codes: torch.Tensor, *, n: int | None = JACOBIAN_CODES,
+                          seed: int = 0) -> float:
+    """Mean Frobenius norm of the decoder's Jacobian d decode(z) / dz over ``codes``.
+
+    Units: decoded mean (pixel probability for a Bernoulli decoder) per unit of z,
+    summed in quadrature over pixels and latent dims. Uses at most ``n`` codes, a
+    seeded random subset (``None``: all). Pass the codes at which smoothness matters,
+    e.g. the encoder means of the test split.
+    """
+    check_codes(codes, "decoder Jacobian norm", min_rows=1, latent_dim=model.latent_dim)
+    if n is not None and n < 1:
+        raise VaelibError(f"n must be >= 1, got {n}")
+    z = codes
+    if n is not None and z.shape[0] > n:
+        gen = torch.Generator().manual_seed(seed)
+        z = z[torch.randperm(z.shape[0], generator=gen)[:n].to(z.device)]
+    z = z.to(next(model.parameters()).device, torch.float32)
+    jac = decoder_jacobians(model, z)
+    return float(jac.pow(2).sum(dim=(1, 2)).sqrt().mean())
+
+
+@torch.no_grad()
+def interpolation_path_length(model: AutoEncoder, x_a: torch.Tensor, x_b: torch.Tensor,
+                              feature_fn: Callable[[torch.Tensor], torch.Tensor], *, steps: int = 16) -> float:
+    """Mean over pairs of (feature-space path length / feature-space endpoint distance), a ratio >= 1.
+
+    For each pair (x_a[i], x_b[i]) the encoder means are interpolated linearly at
+    ``steps`` evenly spaced points (endpoints included), decoded, and mapped to features
+    with ``feature_fn`` (any callable taking (n, data_dim) decoded means to (n, f); e.g.
+    a classifier's penultimate layer). The path length is the sum of the Euclidean
+    feature distances between consecutive points; it is divided by the straight-line
+    feature distance between the decodings of the two endpoint codes (not the images
+    themselves). By the triangle inequality the ratio is >= 1; 1 means the decoded
+    path moves straight through feature space, larger means detours. Pairs whose
+    endpoint decodings have the same features are skipped (VaelibError if all are).
+    All pairs are decoded in one batch.
+    """
+    model.check_input(x_a)
+    model.check_input(x_b)
+    if x_a.shape != x_b.shape:
+        raise VaelibError(f"x_a and x_b must have the same shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
+    if x_a.shape[0] < 1:
+        raise VaelibError("interpolation needs at least one pair of images")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise VaelibError(f"steps must be an integer >= 2, got {steps!r}")
+    device = next(model.parameters()).device
+    za = model.encode(x_a.to(device)).mean
+    zb = model.encode(x_b.to(device)).mean
+    check_codes(torch.cat([za, zb]), "interpolation path length")
+    t = torch.linspace(0.0, 1.0, steps, device=device, dtype=za.dtype).view(steps, 1, 1)
+    z = za + t * (zb - za)                                                 # (steps, pairs, d)
+    p = za.shape[0]
+    feats = feature_fn(model.decode(z.reshape(steps * p, -1)))
+    if not isinstance(feats, torch.Tensor) or feats.shape[0] != steps * p:
+        raise VaelibError("feature_fn must map (n, data_dim) to a tensor with n rows")
+    feats = feats.reshape(steps, p, -1).double()
+    path = (feats[1:] - feats[:-1]).norm(dim=2).sum(dim=0)                 # (pairs,)
+    chord = (feats[-1] - feats[0]).norm(dim=1)
+    ok = chord > 1e-12 * (1.0 + path)
+    if not bool(ok.any()):
+        raise VaelibError("every pair's endpoint decodings have identical features: the path ratio is undefined")
+    return float((path[ok] / chord[ok]).mean())
+
+
+__all__ = ["JACOBIAN_CODES", "decoder_jacobian_norm", "decoder_jacobians", "interpolation_path_length"]
