@@ -1,0 +1,92 @@
+"""metrics.evaluate: one flat record per model, the same keys for every design, clear errors."""
+import math
+
+import pytest
+import torch
+
+import vaelib
+from vaelib import TrainConfig, metrics, train
+from vaelib.errors import UnknownNameError, VaelibError
+
+
+@pytest.fixture(scope="module")
+def trained(digits_data):
+    out = {}
+    for design in ("ae", "vae"):
+        cfg = TrainConfig(design=design, dataset="digits", latent_dim=4, hidden_dims=(64,), epochs=3)
+        out[design] = train(cfg, digits_data, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def digits_data():
+    return vaelib.load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def clf(digits_data):
+    from vaelib.metrics.classifier import train_classifier
+
+    return train_classifier(digits_data, seed=0)
+
+
+def test_record_is_flat_finite_and_documented(trained, digits_data, clf):
+    rec = metrics.evaluate(trained["vae"], digits_data, classifier=clf, n_samples=300)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in rec.values())
+    documented = set(metrics.METRIC_DOCS)
+    for key in rec:
+        generic = "<sampler>/" + key.split("/", 1)[1] if "/" in key else key
+        assert generic in documented, f"{key} is not in METRIC_DOCS"
+    for s in ("prior", "gaussian", "gmm"):
+        assert 0 <= rec[f"{s}/precision"] <= 1 and rec[f"{s}/fid"] >= 0
+    assert rec["iwae_nats"] >= rec["elbo_nats"] - 0.5
+    assert rec["mi_nats"] <= rec["mi_ceiling_nats"] + 1e-6
+    assert rec["samples_per_second"] > 0
+
+
+def test_deterministic_designs_get_the_labelled_bound_not_an_elbo(trained, digits_data, clf):
+    rec = metrics.evaluate(trained["ae"], digits_data, classifier=clf, n_samples=300, groups=("likelihood", "latent"))
+    assert "det_bound_nats" in rec and "elbo_nats" not in rec and "mi_nats" not in rec
+    assert "NOT a VAE ELBO" in metrics.METRIC_DOCS["det_bound_nats"]
+
+
+def test_same_seed_same_record(trained, digits_data, clf):
+    a = metrics.evaluate(trained["vae"], digits_data, classifier=clf, n_samples=300, seed=3)
+    b = metrics.evaluate(trained["vae"], digits_data, classifier=clf, n_samples=300, seed=3)
+    assert a == b
+
+
+def test_records_table_mean_and_std_over_seeds():
+    recs = [{"design": "vae", "seed": s, "fid": f} for s, f in ((0, 1.0), (1, 3.0))]
+    recs += [{"design": "ae", "seed": 0, "fid": 10.0}, {"design": "ae", "seed": 1, "fid": 10.0}]
+    table = metrics.records_table(recs, by=["design"])
+    assert table.loc["vae", ("fid", "mean")] == 2.0
+    assert table.loc["vae", ("fid", "std")] == pytest.approx(2 ** 0.5)
+    assert table.loc["ae", ("fid", "std")] == 0.0
+    with pytest.raises(VaelibError, match="no column"):
+        metrics.records_table(recs, by=["latent_dim"])
+
+
+def test_evaluate_cached_returns_the_same_record_without_recomputing(trained, digits_data, clf, tmp_path,
+                                                                    monkeypatch):
+    first = metrics.evaluate_cached(trained["ae"], digits_data, cache_dir=tmp_path, groups=("latent",))
+    monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("recomputed"))
+    assert metrics.evaluate_cached(trained["ae"], digits_data, cache_dir=tmp_path, groups=("latent",)) == first
+
+
+def test_bad_input(trained, digits_data, clf):
+    with pytest.raises(UnknownNameError, match="unknown sampler 'flow'"):
+        metrics.evaluate(trained["vae"], digits_data, samplers=("flow",), classifier=clf)
+    with pytest.raises(UnknownNameError, match="unknown metric group 'speed'"):
+        metrics.evaluate(trained["vae"], digits_data, groups=("speed",))
+    mnist_like = vaelib.load_dataset("two-moons", n_points=200)
+    with pytest.raises(VaelibError, match="expects 64 features"):
+        metrics.evaluate(trained["vae"], mnist_like)
+    with pytest.raises(VaelibError, match="FID needs more samples"):
+        metrics.evaluate(trained["vae"], digits_data, classifier=clf, n_samples=50, groups=("samples",))
+    broken = TrainConfig(design="ae", dataset="digits", latent_dim=4, hidden_dims=(64,), epochs=0)
+    model = train(broken, digits_data, progress=False)
+    with torch.no_grad():
+        model.model.to_code.bias.fill_(float("nan"))
+    with pytest.raises(VaelibError, match="NaN"):
+        metrics.evaluate(model, digits_data, classifier=clf, groups=("latent",))
