@@ -108,3 +108,16 @@ def test_bad_parameter_stops_the_notebook_in_its_first_cells_with_one_line(bad, 
     index, error = errors[0]
     assert index <= 6, "the parameter check must be among the first cells"
     assert len(error["traceback"]) == 1 and message in error["traceback"][0]
+
+
+def test_intro_answer_at_a_glance_is_the_head_to_head_output():
+    """The introduction includes a file the head-to-head notebook generates; it must equal that output."""
+    generated = (ROOT / "book" / "_generated" / "answer_at_a_glance.md").read_text().strip()
+    h2h = ROOT / "notebooks" / "05_head_to_head.ipynb"
+    shown = [
+        "".join(o["data"]["text/markdown"]).strip()
+        for c in cells(h2h) for o in c.get("outputs", [])
+        if "text/markdown" in o.get("data", {}) and "answer" in source(c)
+    ]
+    assert shown and shown[-1] == generated, "re-execute notebooks/05_head_to_head.ipynb"
+    assert "answer_at_a_glance.md" in (ROOT / "book" / "intro.md").read_text()
