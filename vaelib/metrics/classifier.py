@@ -6,8 +6,8 @@ penultimate features of an MLP trained on the same data set:
 random shifts of up to 2 pixels (28x28 only; 8x8 digits and the 2-D toys are not augmented).
 Training is deterministic for a seed and never touches torch's global random state.
 
-On ``mnist5k`` (seed 0, 15 epochs) it reaches 0.959 test accuracy in about 2 s on 2 CPU
-cores. Trained classifiers are cached under ``<cache>/classifiers/``.
+On ``mnist5k`` (seeds 0 and 1, 15 epochs) it reaches 0.963 test accuracy in about 2 s on
+one CPU thread. Trained classifiers are cached under ``<cache>/classifiers/``.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -32,8 +34,8 @@ HIDDEN_DIMS: tuple[int, int] = (256, 128)
 
 #: Training hyperparameters (part of the cache key).
 EPOCHS = 15
-BATCH_SIZE = 64
-LR = 1e-3
+BATCH_SIZE = 100
+LR = 1.5e-3
 
 
 class FeatureClassifier(nn.Module):
@@ -103,6 +105,22 @@ def _shift(x: torch.Tensor, image_shape: tuple[int, int], max_shift: int, gen: t
     return F.grid_sample(x.view(n, 1, h, w), grid, align_corners=False).view(n, h * w)
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one CPU thread inside the block, then restore the previous thread count.
+
+    The layers are small: one thread trains about as fast as two on an idle machine and
+    several times faster when other processes compete for the cores (measured on 2 cores:
+    2.2 s vs 2 to 30 s).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_classifier(
     data: Dataset,
     *,
@@ -112,9 +130,10 @@ def train_classifier(
 ) -> FeatureClassifier:
     """Train a :class:`FeatureClassifier` on ``data.x_train`` and return it in eval mode (on the CPU).
 
-    Adam (lr 1e-3, batch 64), cross-entropy, random shifts for images. Deterministic for
-    ``seed``: weights are initialised inside a forked RNG and shuffling and augmentation
-    use their own generator, so torch's global random state is left untouched.
+    Adam (lr 1.5e-3, batch 100), cross-entropy, random shifts for 28x28 images, one CPU
+    thread. Deterministic for ``seed``: weights are initialised inside a forked RNG and
+    shuffling and augmentation use their own generator, so torch's global random state is
+    left untouched.
     """
     check_data(data.x_train, bernoulli=False, name="classifier training data")
     if epochs < 1:
@@ -127,20 +146,21 @@ def train_classifier(
     gen = torch.Generator().manual_seed(seed)
     max_shift = _max_shift(data.image_shape)
     model.train()
-    for epoch in range(1, epochs + 1):
-        total, seen = 0.0, 0
-        for idx in torch.randperm(len(x), generator=gen).split(BATCH_SIZE):
-            xb = x[idx]
-            if max_shift:
-                xb = _shift(xb, data.image_shape, max_shift, gen)
-            loss = F.cross_entropy(model.logits(xb), y[idx])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        if progress:
-            print(f"classifier epoch {epoch}/{epochs}: train cross-entropy {total / seen:.4f} nats")
+    with _one_thread():
+        for epoch in range(1, epochs + 1):
+            total, seen = 0.0, 0
+            for idx in torch.randperm(len(x), generator=gen).split(BATCH_SIZE):
+                xb = x[idx]
+                if max_shift:
+                    xb = _shift(xb, data.image_shape, max_shift, gen)
+                loss = F.cross_entropy(model.logits(xb), y[idx])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                total += float(loss.detach()) * len(idx)
+                seen += len(idx)
+            if progress:
+                print(f"classifier epoch {epoch}/{epochs}: train cross-entropy {total / seen:.4f} nats")
     return model.eval()
 
 
