@@ -50,7 +50,7 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
@@ -108,7 +108,7 @@ class AutoEncoder(nn.Module):
                 raise VaelibError(f"the conv trunk needs square images with a side divisible by 4, got {image_shape}")
             self.trunk: nn.Module = ConvTrunk(image_shape[0], hidden_dims)
         else:
-            self.trunk = nn.Sequential(mlp([data_dim, *hidden_dims]), nn.ReLU())
+            self.trunk = nn.Sequential(mlp([data_dim, *hidden_dims]), nn.ReLU(inplace=True))
         h = hidden_dims[-1]
         # the Gaussian head computes mean and log-variance with one layer (one matmul, then split)
         self.to_code = nn.Linear(h, 2 * latent_dim if head == "gaussian" else latent_dim)

@@ -150,7 +150,8 @@ def _prior_like(z: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
 def _kl(z, mean, logvar, generator):
     if logvar is None:
         raise VaelibError("the 'kl' regulariser needs a stochastic encoder head (mean-only or vae)")
-    return kl_to_standard_normal(mean, logvar).mean()
+    # the batch mean of kl_to_standard_normal, with one reduction instead of two
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum() / mean.shape[0]
 
 
 REGULARISERS: dict[str, Regulariser] = {

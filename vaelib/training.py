@@ -177,7 +177,7 @@ def train(
             terms = model.loss(xb, generator=noise_gen)
             optimiser.zero_grad(set_to_none=True)
             terms.total.backward()
-            values = torch.stack([t.detach() for t in terms]).tolist()
+            values = [t.item() for t in terms]
             if not math.isfinite(values[2]):
                 raise TrainingDivergedError(
                     f"loss became {values[2]} at epoch {epoch}, step {step} (design {config.design!r}, "
