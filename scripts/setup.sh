@@ -13,12 +13,19 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 # Re-install only when requirements.txt or pyproject.toml changed since the last setup.
+# VAELIB_LATEST=1 (the weekly drift check) installs the newest releases that pyproject.toml's
+# ranges allow, instead of the exact pins of requirements.txt.
 stamp=.venv/.vaelib-setup-stamp
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)-latest=${VAELIB_LATEST:-0}
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "setup: installing pinned requirements"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    if [ "${VAELIB_LATEST:-0}" = "1" ]; then
+        echo "setup: installing the newest releases (unpinned drift check)"
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager -e ".[book]"
+    else
+        echo "setup: installing pinned requirements"
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    fi
     echo "$want" > "$stamp"
 fi
 
