@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run every test: unit tests, the notebooks under nbval,
-# the papermill smoke runs, the book build and the browser check.
+# Set up, build the book, and run every test: unit tests, papermill smoke runs of every
+# notebook, the browser check of the built HTML, and nbval on every notebook (its stored
+# outputs must match a fresh execution).
 # Usage: bash scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/build_book.sh
 export MPLBACKEND=Agg
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"

@@ -79,10 +79,16 @@ def _papermill(path: Path, out: Path, **parameters):
                                       cwd=str(path.parent), progress_bar=False, log_output=False)
 
 
+@pytest.fixture(scope="session")
+def smoke_cache(tmp_path_factory):
+    """One model cache for all smoke runs: empty at the start, shared like the book's notebooks share theirs."""
+    return tmp_path_factory.mktemp("smoke-cache")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_smoke_run_with_fast_parameters(path, tmp_path, monkeypatch):
-    """Each notebook runs top to bottom with FAST=True on a fresh, empty model cache."""
-    monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "cache"))
+def test_smoke_run_with_fast_parameters(path, tmp_path, monkeypatch, smoke_cache):
+    """Each notebook runs top to bottom with FAST=True, starting from an empty model cache."""
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(smoke_cache))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     _papermill(path, tmp_path / path.name, FAST=True)
     executed = json.loads((tmp_path / path.name).read_text())
