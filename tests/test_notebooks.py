@@ -6,9 +6,7 @@ The outputs of each notebook are compared with nbval (see README: the test comma
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest

@@ -36,6 +36,17 @@ def save_checkpoint(result: TrainResult, path: str | Path) -> Path:
         "image_shape": list(model.image_shape or []),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    atomic_torch_save(payload, path)
+    return path
+
+
+def atomic_torch_save(payload: object, path: str | Path) -> None:
+    """``torch.save(payload)`` to ``path`` atomically: a temporary file in the same folder, then rename.
+
+    An interrupted or failed save leaves any previous file at ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -46,7 +57,6 @@ def save_checkpoint(result: TrainResult, path: str | Path) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def load_checkpoint(
@@ -99,4 +109,4 @@ def load_checkpoint(
     return TrainResult(model=model, config=config, history=history)
 
 
-__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT_VERSION"]
+__all__ = ["atomic_torch_save", "save_checkpoint", "load_checkpoint", "FORMAT_VERSION"]

@@ -70,7 +70,7 @@ def mmd_imq(x: torch.Tensor, y: torch.Tensor, scales: tuple[float, ...] = IMQ_SC
     computed without autograd, which saves a third of the backward pass).
     """
     _check_pair(x, y, "MMD")
-    n, m, d = x.shape[0], y.shape[0], x.shape[1]
+    d = x.shape[1]
 
     def off_diagonal_mean(k: torch.Tensor) -> torch.Tensor:
         return (k.sum() - k.diagonal().sum()) / (k.shape[0] * (k.shape[0] - 1))

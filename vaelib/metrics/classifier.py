@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..checkpoint import atomic_torch_save
 from ..data import Dataset, check_data, default_cache_dir
 from ..errors import CheckpointError, VaelibError
 
@@ -192,19 +191,9 @@ def classifier_cache_path(data: Dataset, *, seed: int = 0, cache_dir: str | Path
 
 def _save_state(model: FeatureClassifier, path: Path) -> None:
     """Write the classifier's state_dict (with its sizes) to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"dim": model.dim, "n_classes": model.n_classes,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save(payload, path)
 
 
 def _load_state(path: Path, data: Dataset) -> FeatureClassifier:

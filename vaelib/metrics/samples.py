@@ -137,7 +137,6 @@ def kid(
     std = torch.where(std > 0, std, torch.ones_like(std))
     a, b = ((a - mean) / std).float(), ((b - mean) / std).float()
     m = min(subset_size, a.shape[0], b.shape[0])
-    f = a.shape[1]
     gen = torch.Generator().manual_seed(int(seed))
     idx_a = torch.rand(n_subsets, a.shape[0], generator=gen).argsort(dim=1)[:, :m]
     idx_b = torch.rand(n_subsets, b.shape[0], generator=gen).argsort(dim=1)[:, :m]
