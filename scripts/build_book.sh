@@ -5,6 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export MPLBACKEND=Agg
 .venv/bin/jupyter-book build . -W -n --keep-going
 echo "book: $(pwd)/_build/html/index.html"

@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export MPLBACKEND=Agg
 cd notebooks
 if [ "$#" -gt 0 ]; then files=("${@#notebooks/}"); else files=([0-9][0-9]_*.ipynb); fi
 for nb in "${files[@]}"; do

@@ -87,7 +87,6 @@ def smoke_cache(tmp_path_factory):
 def test_smoke_run_with_fast_parameters(path, tmp_path, monkeypatch, smoke_cache):
     """Each notebook runs top to bottom with FAST=True, starting from an empty model cache."""
     monkeypatch.setenv("VAELIB_CACHE_DIR", str(smoke_cache))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     _papermill(path, tmp_path / path.name, FAST=True)
     executed = json.loads((tmp_path / path.name).read_text())
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
