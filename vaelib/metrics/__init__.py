@@ -30,6 +30,7 @@ from ..data import Dataset, check_data, default_cache_dir
 from ..errors import VaelibError, check_choice
 from ..models import AutoEncoder
 from ..training import TrainResult
+from . import classifier, latent, likelihood, samplers, samples, smoothness  # noqa: F401  (metrics.latent etc.)
 
 #: Raise whenever a change to the metrics changes the numbers for the same model.
 METRICS_VERSION = 1
