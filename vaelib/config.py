@@ -167,4 +167,15 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-__all__ = ["Design", "DESIGNS", "HEADS", "LIKELIHOODS", "TRUNKS", "TrainConfig"]
+#: The settings every 2-D toy experiment of the book shares: a 2-D latent space, a small MLP and a
+#: Gaussian likelihood with sigma_x = 0.05 (the toys are rescaled into [0.05, 0.95]^2).
+TOY_SETTINGS: dict[str, Any] = {"latent_dim": 2, "hidden_dims": (64, 64), "likelihood": "gaussian", "sigma_x": 0.05}
+
+
+def toy_config(design: str, dataset: str = "gaussian-mixture", *, epochs: int = 60, seed: int = 0,
+               **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of a 2-D toy experiment (:data:`TOY_SETTINGS`), for ``design`` on ``dataset``."""
+    return TrainConfig(design=design, dataset=dataset, epochs=epochs, seed=seed, **{**TOY_SETTINGS, **overrides})
+
+
+__all__ = ["Design", "DESIGNS", "HEADS", "LIKELIHOODS", "TOY_SETTINGS", "TRUNKS", "TrainConfig", "toy_config"]
