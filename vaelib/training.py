@@ -1,7 +1,7 @@
 """Training: one loop for every design.
 
 ``train(config)`` loads the data set named in the config, builds the model, and runs
-Adam over shuffled mini-batches of in-memory tensors. It records every loss term per
+Adam (:mod:`vaelib.optim`) over shuffled mini-batches of in-memory tensors. It records every loss term per
 epoch on the train and test splits, stops with :class:`TrainingDivergedError` on a
 NaN or infinite loss, and is bit-identical for the same seed on the same machine.
 """
@@ -24,6 +24,7 @@ from .config import TrainConfig
 from .data import Dataset, check_data, load_dataset
 from .errors import TrainingDivergedError, VaelibError
 from .models import AutoEncoder, build_model
+from .optim import Adam
 
 TERMS: tuple[str, ...] = ("reconstruction", "regulariser", "total")
 
@@ -157,8 +158,8 @@ def train(
 
     torch.manual_seed(config.seed)
     model = build_model(config, data.dim, data.image_shape).to(device)
-    # fused Adam: one kernel for all parameters instead of a dozen small ops per tensor
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, fused=device.type in ("cpu", "cuda"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = Adam(params, lr=config.lr)
     shuffle_gen = torch.Generator().manual_seed(config.seed)
     noise_gen = make_generator(config.seed + 1, device)
     x_train = data.x_train.to(device)
@@ -175,15 +176,14 @@ def train(
         n_seen = 0
         for step, xb in enumerate(_batches(x_train[perm], config.batch_size), start=1):
             terms = model.loss(xb, generator=noise_gen)
-            optimiser.zero_grad(set_to_none=True)
-            terms.total.backward()
+            grads = torch.autograd.grad(terms.total, params)
             values = [t.item() for t in terms]
             if not math.isfinite(values[2]):
                 raise TrainingDivergedError(
                     f"loss became {values[2]} at epoch {epoch}, step {step} (design {config.design!r}, "
                     f"lr {config.lr}, weight {config.regulariser_weight}); lower the learning rate or the weight"
                 )
-            optimiser.step()
+            optimiser.step(grads)
             b = xb.shape[0]
             for i in range(3):
                 sums[i] += values[i] * b
