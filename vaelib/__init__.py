@@ -6,7 +6,7 @@ pixels and latent dimensions, mean over the batch; losses are in nats.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 from .cache import load_or_train
 from .checkpoint import load_checkpoint, save_checkpoint

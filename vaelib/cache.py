@@ -18,7 +18,7 @@ from .data import Dataset, default_cache_dir
 from .training import TrainResult, train
 
 #: Raise when training code changes in a way that changes results for the same config.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path:
