@@ -38,6 +38,21 @@ def test_the_book_has_its_five_notebooks_in_order():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_hold_no_wall_clock_metric_or_progress_bar(path):
+    """nbval compares stored outputs with a fresh run: machine-dependent values must not be in them raw."""
+    from vaelib.metrics import WALL_CLOCK_METRICS
+
+    for i, cell in enumerate(cells(path)):
+        for out in cell.get("outputs", []):
+            assert not (out["output_type"] == "stream" and out["name"] == "stderr"), \
+                f"cell {i} stores stderr (progress bars appear only when a model is not in the cache)"
+            texts = [out.get("text", "")] + list(out.get("data", {}).values())
+            text = "".join("".join(t) if isinstance(t, list) else str(t) for t in texts)
+            for name in WALL_CLOCK_METRICS:
+                assert name not in text, f"cell {i} shows the wall-clock metric {name!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_colab_badge_and_install_cell_point_at_this_repository_and_notebook(path):
     cs = cells(path)
     rel = path.relative_to(ROOT).as_posix()

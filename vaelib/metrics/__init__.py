@@ -35,6 +35,10 @@ from . import classifier, latent, likelihood, samplers, samples, smoothness  # n
 #: Raise whenever a change to the metrics changes the numbers for the same model.
 METRICS_VERSION = 2
 
+#: Metrics measured in wall-clock time. They depend on the machine and on what else it was
+#: doing, not on the model: report them as costs, never compare them across machines.
+WALL_CLOCK_METRICS: tuple[str, ...] = ("train_seconds", "samples_per_second")
+
 #: Every metric name :func:`evaluate` can return, with its meaning and unit. ``<sampler>``
 #: stands for each of prior / gaussian / gmm.
 METRIC_DOCS: dict[str, str] = {
@@ -285,5 +289,5 @@ def records_table(records: Mapping[str, Mapping[str, float]] | Sequence[Mapping[
     return pd.concat([frame[list(by)], numeric], axis=1).groupby(list(by)).agg(["mean", "std"])
 
 
-__all__ = ["METRIC_DOCS", "METRICS_VERSION", "DEFAULT_SAMPLERS", "GROUPS", "encode_means", "encode_samples",
+__all__ = ["METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS", "encode_means", "encode_samples",
            "evaluate", "evaluate_cached", "records_table"]
