@@ -124,7 +124,7 @@ def main() -> None:
     names = ("reference loop (pytorch/examples style)", "vaelib vae", "vaelib wae-mmd",
              "matmul-only forward+backward (the floor)")
     runs: dict[str, list[float]] = {name: [] for name in names}
-    # interleaved, so drift in machine load hits all three alike; each repeat gives one paired ratio
+    # interleaved, so drift in machine load hits all four alike; each repeat gives one paired ratio
     for _ in tqdm(range(args.repeats), desc="repeats", leave=False):
         runs[names[0]].append(reference_samples_per_second(data.x_train, args.epochs))
         runs[names[1]].append(vaelib_samples_per_second("vae", data, args.epochs))

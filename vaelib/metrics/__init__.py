@@ -289,5 +289,5 @@ def records_table(records: Mapping[str, Mapping[str, float]] | Sequence[Mapping[
     return pd.concat([frame[list(by)], numeric], axis=1).groupby(list(by)).agg(["mean", "std"])
 
 
-__all__ = ["METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS", "encode_means", "encode_samples",
-           "evaluate", "evaluate_cached", "records_table"]
+__all__ = ["METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS", "encode_means",
+           "encode_samples", "evaluate", "evaluate_cached", "records_table"]
