@@ -191,8 +191,7 @@ class AutoEncoder(nn.Module):
         else:
             rec = self.reconstruction_nll(x, self.decoder(z)).mean()
         reg = self.regulariser(z, enc.mean, enc.logvar, generator)
-        # a weight of 1 skips a multiplication (and its backward) that would change nothing
-        return LossTerms(rec, reg, rec + reg if self.weight == 1.0 else rec + self.weight * reg)
+        return LossTerms(rec, reg, rec + self.weight * reg)
 
 
 def build_model(config: TrainConfig, data_dim: int, image_shape: tuple[int, int] | None = None) -> AutoEncoder:
