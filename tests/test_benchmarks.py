@@ -1,0 +1,36 @@
+"""The throughput benchmark runs end to end (on a tiny model, one epoch): a smoke test, no timing asserted."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reference_model_follows_the_sizes(throughput):
+    model = throughput.ReferenceVAE(throughput.TINY_SIZES)
+    with torch.no_grad():
+        recon, mu, logvar = model(torch.rand(5, throughput.TINY_SIZES[0]))
+    assert recon.shape == (5, throughput.TINY_SIZES[0])
+    assert mu.shape == logvar.shape == (5, throughput.TINY_SIZES[2])
+    assert 0 <= float(recon.min()) and float(recon.max()) <= 1
+
+
+def test_every_loop_trains_and_reports_a_throughput(throughput):
+    data = throughput.tiny_dataset(300)
+    runs = throughput.measure(data, epochs=1, repeats=2, sizes=throughput.TINY_SIZES)
+    assert list(runs) == list(throughput.NAMES)
+    for name, values in runs.items():
+        assert len(values) == 2, name
+        assert all(v > 0 and v == v for v in values), (name, values)
