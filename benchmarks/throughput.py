@@ -77,7 +77,7 @@ def reference_loss(recon_x, x, mu, logvar):
 
 def reference_samples_per_second(x_train: torch.Tensor, epochs: int,
                                  sizes: tuple[int, int, int] = CLASSIC_SIZES) -> float:
-    """Train the reference loop for ``epochs``; return samples/s over the training passes."""
+    """Train the reference loop (layer ``sizes``) for ``epochs``; return samples/s over the training passes."""
     torch.manual_seed(0)
     model = ReferenceVAE(sizes)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -121,7 +121,7 @@ def matmul_only_samples_per_second(x_train: torch.Tensor, epochs: int,
 
 def vaelib_samples_per_second(design: str, data: vaelib.Dataset, epochs: int,
                               sizes: tuple[int, int, int] = CLASSIC_SIZES) -> float:
-    """Train ``design`` with vaelib (784-400-20, batch 128, Adam 1e-3); return its training samples/s."""
+    """Train ``design`` with vaelib (layer ``sizes``, batch 128, Adam 1e-3); return its training samples/s."""
     _, hidden, latent = sizes
     config = vaelib.TrainConfig(design=design, dataset="mnist5k", latent_dim=latent, hidden_dims=(hidden,),
                                 batch_size=128, lr=1e-3, epochs=epochs, seed=0)
