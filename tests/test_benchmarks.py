@@ -34,3 +34,19 @@ def test_every_loop_trains_and_reports_a_throughput(throughput):
     for name, values in runs.items():
         assert len(values) == 2, name
         assert all(v > 0 and v == v for v in values), (name, values)
+
+
+def test_median_interval_brackets_the_median_and_narrows_with_more_runs(throughput):
+    assert throughput.median_interval([1.5] * 9) == (1.5, 1.5, 1.5)
+    few = [1.3, 1.7, 1.5, 1.4, 1.6]
+    med, low, high = throughput.median_interval(few)
+    assert med == 1.5 and low <= med <= high and low >= min(few) and high <= max(few)
+    many = few * 20
+    _, low_many, high_many = throughput.median_interval(many)
+    assert high_many - low_many < high - low
+
+
+def test_verdict_needs_the_whole_interval_on_one_side(throughput):
+    assert throughput.verdict(1.61, 1.70, 1.6) == "met"
+    assert throughput.verdict(1.50, 1.59, 1.6) == "NOT met"
+    assert throughput.verdict(1.55, 1.65, 1.6).startswith("undecided")
