@@ -16,7 +16,7 @@ and prints both times per batch: what is left on the tiny model is each loop's o
 (Python, operator dispatch, autograd bookkeeping, optimiser calls), which no model size
 changes and which is where a faster loop has to win.
 
-Run: .venv/bin/python benchmarks/throughput.py [--epochs 3] [--repeats 7]
+Run: .venv/bin/python benchmarks/throughput.py [--epochs 3] [--repeats 11]
 """
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def tiny_dataset(n_train: int) -> vaelib.Dataset:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per run")
-    parser.add_argument("--repeats", type=int, default=7,
+    parser.add_argument("--repeats", type=int, default=11,
                         help="interleaved runs of each; medians of samples/s and of the paired ratios are reported")
     args = parser.parse_args()
     data = vaelib.load_dataset("mnist5k")
