@@ -139,8 +139,8 @@ def median_interval(values: list[float], level: float = 0.95, resamples: int = 2
     rng = random.Random(0)
     medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
     tail = (1.0 - level) / 2.0
-    low = medians[int(tail * (resamples - 1))]
-    high = medians[int(round((1.0 - tail) * (resamples - 1)))]
+    low = medians[round(tail * (resamples - 1))]
+    high = medians[round((1.0 - tail) * (resamples - 1))]
     return statistics.median(values), low, high
 
 
