@@ -6,7 +6,13 @@ pixels and latent dimensions, mean over the batch; losses are in nats.
 """
 from __future__ import annotations
 
-__version__ = "0.1.1"
+__version__ = "0.2.0"
+
+# First, before anything runs a torch operation: MKL's branch and torch's kernels are fixed by
+# the first one (vaelib.numerics; $VAELIB_NUMERICS = auto / canonical / native).
+from . import numerics
+
+numerics.apply()
 
 from .cache import load_or_train
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -21,5 +27,5 @@ __all__ = [
     "__version__", "AutoEncoder", "CheckpointError", "DATASETS", "DESIGNS", "DataUnavailableError", "Dataset",
     "Encoding", "History", "LossTerms", "OFFLINE_DATASETS", "REGULARISERS", "TrainConfig", "TrainResult",
     "TrainingDivergedError", "UnknownNameError", "VaelibError", "build_model", "load_checkpoint", "load_dataset",
-    "load_or_train", "save_checkpoint", "train",
+    "load_or_train", "numerics", "save_checkpoint", "train",
 ]

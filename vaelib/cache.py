@@ -1,6 +1,7 @@
 """Load-or-train: a trained model is loaded from a cache if one exists for its config.
 
-The cache key is a hash of the full config (every hyperparameter and the seed) and of
+The cache key is a hash of the full config (every hyperparameter and the seed), of the
+numerics in force (canonical and native numerics train different bits, :mod:`vaelib.numerics`) and of
 :data:`CACHE_VERSION`, which is raised whenever a change to vaelib would change what a
 config trains. The folder is ``$VAELIB_CACHE_DIR`` if set, else a per-user default
 (``$XDG_CACHE_HOME/vaelib`` or ``~/.cache/vaelib``), under ``models/``.
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from . import numerics
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Dataset, default_cache_dir
@@ -24,7 +26,8 @@ CACHE_VERSION = 2
 def cache_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path:
     """Path of the cached checkpoint for ``config``: <cache>/models/<design>-<dataset>-<hash>.pt."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = hashlib.sha256(f"{CACHE_VERSION}:{config.to_json()}".encode()).hexdigest()[:16]
+    tag = numerics.current().cache_tag
+    key = hashlib.sha256(f"{CACHE_VERSION}:{tag}:{config.to_json()}".encode()).hexdigest()[:16]
     return root / "models" / f"{config.design}-{config.dataset}-z{config.latent_dim}-{key}.pt"
 
 

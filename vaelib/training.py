@@ -20,6 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from tqdm.auto import tqdm
 
+from . import numerics
 from .config import TrainConfig
 from .data import Dataset, check_data, load_dataset
 from .errors import TrainingDivergedError, VaelibError
@@ -30,8 +31,11 @@ TERMS: tuple[str, ...] = ("reconstruction", "regulariser", "total")
 
 
 def default_device() -> torch.device:
-    """CUDA when it is available, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """Where training runs by default: CUDA under native numerics on a machine with a GPU, else the CPU.
+
+    Canonical numerics (:mod:`vaelib.numerics`) train on the CPU, where their bits are reproducible.
+    """
+    return torch.device(numerics.default_device())
 
 
 @dataclass

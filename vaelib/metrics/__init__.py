@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from .. import numerics
 from ..data import Dataset, check_data, default_cache_dir
 from ..errors import VaelibError, check_choice
 from ..models import AutoEncoder
@@ -246,8 +247,8 @@ def evaluate_cached(
     Lets a notebook be re-executed without recomputing metrics. Timing metrics come from
     the training history, so a cached record equals a fresh one.
     """
-    key_src = json.dumps({"v": METRICS_VERSION, "config": result.config.to_dict(), "data": data.name,
-                          "n_test": int(data.x_test.shape[0]),
+    key_src = json.dumps({"v": METRICS_VERSION, "numerics": numerics.current().cache_tag,
+                          "config": result.config.to_dict(), "data": data.name, "n_test": int(data.x_test.shape[0]),
                           "args": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()
                                    if k != "classifier"}}, sort_keys=True, default=str)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..checkpoint import atomic_torch_save
+from .. import numerics
 from ..data import Dataset, check_data, default_cache_dir
 from ..errors import CheckpointError, VaelibError
 
@@ -176,11 +177,12 @@ def classifier_cache_path(data: Dataset, *, seed: int = 0, cache_dir: str | Path
 
     A Dataset does not carry the arguments that split it, so the hash covers the training
     tensors themselves (hence the split seed and test fraction), the data set name, the
-    classifier's hyperparameters and seed, and :data:`CLASSIFIER_VERSION`.
+    classifier's hyperparameters and seed, the numerics in force, and :data:`CLASSIFIER_VERSION`.
     """
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     h = hashlib.sha256()
-    meta = {"version": CLASSIFIER_VERSION, "dataset": data.name, "seed": seed, "hidden": list(HIDDEN_DIMS),
+    meta = {"version": CLASSIFIER_VERSION, "numerics": numerics.current().cache_tag, "dataset": data.name,
+            "seed": seed, "hidden": list(HIDDEN_DIMS),
             "epochs": EPOCHS, "batch_size": BATCH_SIZE, "lr": LR, "n_classes": data.n_classes,
             "image_shape": list(data.image_shape or []), "shape": list(data.x_train.shape)}
     h.update(json.dumps(meta, sort_keys=True).encode())
