@@ -16,13 +16,25 @@ and prints both times per batch: what is left on the tiny model is each loop's o
 (Python, operator dispatch, autograd bookkeeping, optimiser calls), which no model size
 changes and which is where a faster loop has to win.
 
-Run: .venv/bin/python benchmarks/throughput.py [--epochs 3] [--repeats 11]
+Last, the cost of canonical numerics (vaelib.numerics): the vaelib VAE's samples/s in fresh
+processes under native numerics, native with one thread, native with one thread and MKL's
+COMPATIBLE branch, and canonical numerics (each process fixes its numerics at import, so
+each variant runs in its own), interleaved, with the same paired-ratio intervals.
+
+The loops above run under the numerics of this process (printed first; canonical unless
+VAELIB_NUMERICS says otherwise).
+
+Run: .venv/bin/python benchmarks/throughput.py [--epochs 3] [--repeats 11] [--numerics-repeats 5]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -181,14 +193,60 @@ def tiny_dataset(n_train: int) -> vaelib.Dataset:
                           description="uniform noise (timing only)")
 
 
+#: The numerics variants timed in their own processes: the environment each one starts with.
+NUMERICS_VARIANTS: dict[str, dict[str, str]] = {
+    "native": {"VAELIB_NUMERICS": "native"},
+    "native, 1 thread": {"VAELIB_NUMERICS": "native", "OMP_NUM_THREADS": "1"},
+    "native, 1 thread, MKL COMPATIBLE": {"VAELIB_NUMERICS": "native", "OMP_NUM_THREADS": "1",
+                                         "MKL_CBWR": "COMPATIBLE"},
+    "canonical": {"VAELIB_NUMERICS": "canonical"},
+}
+
+
+def samples_per_second_in_process(env: dict[str, str], epochs: int,
+                                  sizes: tuple[int, int, int] = CLASSIC_SIZES) -> float:
+    """The vaelib VAE's training samples/s in a fresh Python process started with ``env`` added."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("VAELIB_NUMERICS", "OMP_NUM_THREADS", "MKL_CBWR")}
+    cmd = [sys.executable, __file__, "--child", "--epochs", str(epochs), "--sizes", *map(str, sizes)]
+    done = subprocess.run(cmd, env={**clean, **env}, capture_output=True, text=True, check=True)
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["samples_per_second"])
+
+
+def measure_numerics(epochs: int, repeats: int, sizes: tuple[int, int, int] = CLASSIC_SIZES) -> dict[str, list[float]]:
+    """samples/s of the vaelib VAE under each of :data:`NUMERICS_VARIANTS`, ``repeats`` interleaved processes each."""
+    runs: dict[str, list[float]] = {name: [] for name in NUMERICS_VARIANTS}
+    for _ in tqdm(range(repeats), desc="numerics", leave=False):
+        for name, env in NUMERICS_VARIANTS.items():
+            runs[name].append(samples_per_second_in_process(env, epochs, sizes))
+    return runs
+
+
+def report_numerics(runs: dict[str, list[float]]) -> None:
+    """Print each variant's median samples/s and its paired ratio to native, with 95% intervals."""
+    print(f"\nCost of canonical numerics (vaelib vae {'-'.join(map(str, CLASSIC_SIZES))}, one process per run):")
+    native = runs["native"]
+    for name, values in runs.items():
+        med, low, high = median_interval([v / n for v, n in zip(values, native)])
+        print(f"{name:<34} {statistics.median(values):>9,.0f} samples/s median   {med:.3f}x native "
+              f"(95% interval {low:.3f}-{high:.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per run")
     parser.add_argument("--repeats", type=int, default=11,
                         help="interleaved runs of each; medians of samples/s and of the paired ratios are reported")
+    parser.add_argument("--numerics-repeats", type=int, default=5,
+                        help="interleaved processes per numerics variant (0 skips that section)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs=3, default=list(CLASSIC_SIZES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = vaelib.load_dataset("mnist5k")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(data.x_train)} training images, "
+    if args.child:  # one measurement for samples_per_second_in_process, under this process's numerics
+        print(json.dumps({"samples_per_second": vaelib_samples_per_second("vae", data, args.epochs,
+                                                                          tuple(args.sizes))}))
+        return
+    print(f"torch {torch.__version__}, {vaelib.numerics.current().describe()}; {len(data.x_train)} training images, "
           f"{args.epochs} epochs x {args.repeats} repeats (median reported)")
     runs = measure(data, args.epochs, args.repeats, CLASSIC_SIZES)
     tiny = measure(tiny_dataset(len(data.x_train)), args.epochs, args.repeats, TINY_SIZES)
@@ -213,6 +271,8 @@ def main() -> None:
         print(f"{name:<42} {full_ms:6.2f} ms   loop's own cost {tiny_ms:5.2f} ms ({tiny_ms / full_ms:4.0%})")
     print("(wae-mmd's kernel matrices are batch x batch and do not shrink with the model: its tiny-model "
           "figure still holds that arithmetic)")
+    if args.numerics_repeats > 0:
+        report_numerics(measure_numerics(args.epochs, args.numerics_repeats))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@
 # Usage: bash scripts/execute_notebooks.sh [notebooks/NN_name.ipynb ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The book is executed and tested under canonical numerics (vaelib.numerics): the same bits on any
+# x86-64 CPU with AVX2, so that stored outputs reproduce on every machine.
+export VAELIB_NUMERICS="${VAELIB_NUMERICS:-canonical}"
 bash scripts/setup.sh
 cd notebooks
 if [ "$#" -gt 0 ]; then files=("${@#notebooks/}"); else files=([0-9][0-9]_*.ipynb); fi

@@ -5,5 +5,8 @@
 # Usage: bash scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The book is executed and tested under canonical numerics (vaelib.numerics): the same bits on any
+# x86-64 CPU with AVX2, so that stored outputs reproduce on every machine.
+export VAELIB_NUMERICS="${VAELIB_NUMERICS:-canonical}"
 bash scripts/build_book.sh
 .venv/bin/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"

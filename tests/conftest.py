@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+import vaelib  # noqa: F401  (first: canonical numerics must apply before any test runs a torch operation)
+
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):

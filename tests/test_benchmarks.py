@@ -50,3 +50,12 @@ def test_verdict_needs_the_whole_interval_on_one_side(throughput):
     assert throughput.verdict(1.61, 1.70, 1.6) == "met"
     assert throughput.verdict(1.50, 1.59, 1.6) == "NOT met"
     assert throughput.verdict(1.55, 1.65, 1.6).startswith("undecided")
+
+
+def test_numerics_variants_run_in_their_own_processes_under_the_numerics_they_name(throughput, capsys):
+    runs = throughput.measure_numerics(epochs=1, repeats=1, sizes=throughput.TINY_SIZES)
+    assert list(runs) == list(throughput.NUMERICS_VARIANTS)
+    assert all(len(v) == 1 and v[0] > 0 for v in runs.values()), runs
+    throughput.report_numerics(runs)
+    out = capsys.readouterr().out
+    assert "canonical" in out and "1.000x native" in out

@@ -11,8 +11,12 @@ __version__ = "0.2.0"
 # First, before anything runs a torch operation: MKL's branch and torch's kernels are fixed by
 # the first one (vaelib.numerics; $VAELIB_NUMERICS = auto / canonical / native).
 from . import numerics
+from .errors import UnknownNameError as _UnknownNameError
 
-numerics.apply()
+try:
+    numerics.apply()
+except _UnknownNameError as _error:  # an unknown $VAELIB_NUMERICS: one line, without the import chain
+    raise _UnknownNameError(str(_error)) from None
 
 from .cache import load_or_train
 from .checkpoint import load_checkpoint, save_checkpoint

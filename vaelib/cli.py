@@ -14,6 +14,7 @@ from pathlib import Path
 from .config import DESIGNS, LIKELIHOODS, TRUNKS, TrainConfig
 from .data import DATASETS
 from .errors import TrainingDivergedError, VaelibError
+from .numerics import ENV_VAR, MODES
 from .regularisers import REGULARISERS
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         _listing("designs", {k: d.description for k, d in DESIGNS.items()}),
         _listing("regularisers", {k: r.description for k, r in REGULARISERS.items()}),
         _listing("data sets", DATASETS),
+        _listing(f"numerics (${ENV_VAR}, read when vaelib is imported)", MODES),
     ])
     parser = argparse.ArgumentParser(
         prog="python -m vaelib", description="Train and compare the book's auto-encoder designs.",

@@ -37,6 +37,7 @@ differences stay in the last digits instead of being amplified by training.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import warnings
@@ -98,7 +99,8 @@ class Numerics:
         if self.mode == "native":
             return (f"numerics: native ({self.device}, {self.threads} threads, MKL branch {self.mkl_branch}, "
                     f"ATen kernels {self.aten_capability}; results match the book up to the seed spread)")
-        promise = "bit-identical to the book" if self.bit_identical else "NOT bit-identical: " + "; ".join(self.problems)
+        promise = ("bit-identical to the book" if self.bit_identical
+                   else "NOT bit-identical: " + "; ".join(self.problems))
         return (f"numerics: canonical (cpu, {self.threads} thread, MKL branch {self.mkl_branch}, "
                 f"ATen kernels {self.aten_capability}; {promise})")
 
@@ -159,6 +161,7 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+@functools.lru_cache(maxsize=1)
 def _mkl():
     """The MKL inside torch's CPU library (ctypes handle), or None when this torch has none."""
     import torch

@@ -1,0 +1,156 @@
+"""Canonical numerics: bit-identical training on simulated other machines, and proof that each knob matters.
+
+One machine cannot borrow another CPU, but it can be made to round like one: each knob
+that decides the rounding is set the way another machine would set it by itself
+(torch's kernel capability, MKL's code branch, the core count that torch's thread count
+follows). Without canonical numerics every knob changes the trained weights (so the test
+can fail); with them, every simulated machine trains the very same bits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+import vaelib
+from vaelib import numerics
+from vaelib.errors import UnknownNameError
+
+#: A child process: optionally take a thread count before vaelib is imported (torch's default follows
+#: the machine's cores), train two designs for two epochs, print a hash of every weight.
+CHILD = r"""
+import hashlib, json, os
+import torch
+if os.environ.get("SIM_THREADS"):
+    torch.set_num_threads(int(os.environ["SIM_THREADS"]))
+import vaelib
+data = vaelib.load_dataset("mnist5k")
+out = {"numerics": vaelib.numerics.current().describe()}
+for design in ("vae", "wae-mmd"):
+    config = vaelib.TrainConfig(design=design, latent_dim=8, epochs=2, seed=0)
+    result = vaelib.train(config, data, progress=False)
+    h = hashlib.sha256()
+    for v in result.model.state_dict().values():
+        h.update(v.detach().numpy().tobytes())
+    out[design] = h.hexdigest()
+print(json.dumps(out))
+"""
+
+#: Simulated machines: what each one's CPU would make torch and MKL do without being told.
+MACHINES: dict[str, dict[str, str]] = {
+    "this machine": {},
+    "torch's DEFAULT kernels (another CPU capability)": {"ATEN_CPU_CAPABILITY": "default"},
+    "MKL's COMPATIBLE branch": {"MKL_CBWR": "COMPATIBLE"},
+    "MKL's AUTO branch with CNR": {"MKL_CBWR": "AUTO"},
+    "MKL asked for AVX2 (Intel honours it, AMD falls back to AUTO)": {"MKL_CBWR": "AVX2"},
+    "1 core": {"SIM_THREADS": "1"},
+    "3 cores": {"SIM_THREADS": "3"},
+    "all at once": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AUTO", "SIM_THREADS": "3"},
+}
+
+
+def _train_on(machine: str, mode: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "SIM_THREADS")}
+    env.update(MACHINES[machine], VAELIB_NUMERICS=mode)
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _train_on_all(mode: str) -> dict[str, dict[str, str]]:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(MACHINES, pool.map(lambda m: _train_on(m, mode), MACHINES)))
+
+
+@pytest.fixture(scope="module")
+def native_runs():
+    return _train_on_all("native")
+
+
+@pytest.fixture(scope="module")
+def canonical_runs():
+    return _train_on_all("canonical")
+
+
+@pytest.mark.parametrize("machine, same_as", [
+    ("torch's DEFAULT kernels (another CPU capability)", "this machine"),
+    ("MKL's COMPATIBLE branch", "this machine"),
+    ("3 cores", "1 core"),
+])
+def test_without_canonical_numerics_each_knob_changes_the_trained_bits(native_runs, machine, same_as):
+    a, b = native_runs[machine], native_runs[same_as]
+    assert a["numerics"].startswith("numerics: native")
+    assert (a["vae"], a["wae-mmd"]) != (b["vae"], b["wae-mmd"]), \
+        f"{machine!r} trained the same bits as {same_as!r} natively: this knob does not need pinning here"
+
+
+def test_with_canonical_numerics_every_simulated_machine_trains_the_same_bits(canonical_runs):
+    reference = canonical_runs["this machine"]
+    assert "bit-identical to the book" in reference["numerics"], reference["numerics"]
+    for machine, run in canonical_runs.items():
+        assert run == reference, f"{machine!r} differs under canonical numerics: {run} vs {reference}"
+
+
+def test_canonical_and_native_bits_differ(native_runs, canonical_runs):
+    """Canonical numerics are not this machine's native ones in disguise (COMPATIBLE is not its default)."""
+    assert native_runs["this machine"]["vae"] != canonical_runs["this machine"]["vae"]
+
+
+def test_unknown_mode_is_one_line_naming_the_accepted_values():
+    with pytest.raises(UnknownNameError, match=r"unknown numerics mode .*'fast'; accepted: 'auto', 'canonical', "
+                                               r"'native'"):
+        numerics.apply("fast")
+    env = {**os.environ, "VAELIB_NUMERICS": "fast"}
+    done = subprocess.run([sys.executable, "-c", "import vaelib"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0
+    assert "UnknownNameError: unknown numerics mode ($VAELIB_NUMERICS) 'fast'; accepted: 'auto', 'canonical', " \
+           "'native'" in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def restore_numerics():
+    yield
+    numerics.apply()
+
+
+def test_a_cpu_without_avx2_gets_a_warning_not_a_crash(monkeypatch, restore_numerics):
+    monkeypatch.setattr(numerics, "cpu_has_avx2", lambda: False)
+    with pytest.warns(numerics.NumericsWarning, match="no AVX2.*bit-equality with the book is not promised"):
+        state = numerics.apply("canonical")
+    assert state.mode == "canonical" and not state.bit_identical and state.threads == 1
+    assert "NOT bit-identical" in state.describe()
+
+
+def test_torch_used_before_vaelib_is_reported_not_hidden():
+    code = ("import torch\ntorch.ones(8, 8) @ torch.ones(8, 8)\nimport warnings\nwarnings.simplefilter('always')\n"
+            "import vaelib\nprint(vaelib.numerics.current().bit_identical)")
+    env = {**os.environ, "VAELIB_NUMERICS": "canonical"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    assert "MKL was already used in this process" in done.stderr
+
+
+def test_this_test_session_runs_under_canonical_numerics():
+    """The book is built and tested canonically: pytest imports vaelib without a GPU and without the switch set."""
+    state = numerics.current()
+    if os.environ.get("VAELIB_NUMERICS", "auto") == "native" or torch.cuda.is_available():
+        pytest.skip("native numerics requested or a GPU present")
+    assert state.mode == "canonical" and state.device == "cpu" and torch.get_num_threads() == 1
+    assert str(vaelib.training.default_device()) == "cpu"
+
+
+def test_cache_keys_keep_native_and_canonical_models_apart(monkeypatch):
+    from vaelib.cache import cache_path
+
+    config = vaelib.TrainConfig(design="ae", epochs=1)
+    canonical = cache_path(config, "/cache")
+    native = numerics.Numerics("native", "native", "cpu", 2, "OFF", "AVX2", bit_identical=False)
+    monkeypatch.setattr(numerics, "_CURRENT", native)
+    assert cache_path(config, "/cache") != canonical
