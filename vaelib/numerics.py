@@ -67,7 +67,7 @@ CANONICAL_ATEN_CAPABILITY = "AVX2"
 _MKL_CBWR_BRANCH = 1
 _MKL_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 6: "SSSE3", 7: "SSE4_1", 8: "SSE4_2", 9: "AVX",
                  10: "AVX2", 12: "AVX512_MIC", 13: "AVX512", 14: "AVX512_MIC_E1", 15: "AVX512_E1"}
-_MKL_COMPATIBLE = 3
+_MKL_COMPATIBLE = next(code for code, name in _MKL_BRANCHES.items() if name == CANONICAL_MKL_BRANCH)
 
 
 class NumericsWarning(UserWarning):
