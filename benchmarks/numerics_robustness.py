@@ -1,0 +1,122 @@
+"""The whole head-to-head of notebook 5 under two numerics: do its verdicts hang on the rounding?
+
+``tests/test_numerics_robustness.py`` checks a reduced grid on every test run; this script
+runs the book's own grid (mnist5k, latent dims 2 / 8 / 32, seeds 0-2, 30 epochs, 1,000
+samples, and notebook 2's sigma0 sweep that picks the mean-only sigma0) once under
+canonical numerics and once under native numerics with MKL's AUTO branch, each in a fresh
+process with its own model cache, and prints
+
+  - the sigma0 each run selected,
+  - every verdict side by side,
+  - every headline figure's move between the runs, in units of its standard deviation over seeds.
+
+Run: .venv/bin/python benchmarks/numerics_robustness.py [--threads 1] [--out results.json]
+(about 25 minutes from empty caches on a 2-core CPU: both runs train 49 models.)
+A run whose records file already exists (``--out`` folder) is not repeated.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+GRID = {"dataset": "mnist5k", "latent_dims": [2, 8, 32], "seeds": [0, 1, 2], "epochs": 30, "n_samples": 1000}
+SWEEP = {"latent_dim": 16, "sigma0_grid": [0.1, 0.3, 0.7, 1.0]}  # notebook 5's (= notebook 2's) sweep
+HEADLINE = ("recon_bce_nats", "prior/fid", "gmm/fid", "agg_mmd", "elbo_nats", "mi_nats", "jacobian_norm")
+
+CHILD = r"""
+import json, sys
+import vaelib
+from vaelib import compare, metrics
+grid, sweep, cache = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+data = vaelib.load_dataset(grid["dataset"])
+fids = {}
+for s0 in sweep["sigma0_grid"]:
+    cfg = vaelib.TrainConfig(design="mean-only", dataset=grid["dataset"], latent_dim=sweep["latent_dim"],
+                             epochs=grid["epochs"], seed=grid["seeds"][0], sigma0=s0)
+    result = vaelib.load_or_train(cfg, data=data, progress=False, cache_dir=cache)
+    fids[s0] = metrics.evaluate_cached(result, data, n_samples=grid["n_samples"], cache_dir=cache)["prior/fid"]
+best = min(fids, key=fids.get)
+records = compare.run_comparison(progress=False, cache_dir=cache, sigma0=best, **grid)
+print(json.dumps({"numerics": vaelib.numerics.current().describe(), "sweep": fids, "sigma0": best,
+                  "records": records}))
+"""
+
+RUNS = {
+    "canonical": {"VAELIB_NUMERICS": "canonical"},
+    "native, MKL AUTO": {"VAELIB_NUMERICS": "native", "MKL_CBWR": "AUTO"},
+}
+
+
+def run_one(name: str, threads: int, cache: Path, out: Path) -> dict:
+    """Run the grid under the numerics ``name`` in a fresh process; return its JSON (also written to ``out``)."""
+    if out.exists():
+        return json.loads(out.read_text())
+    env = {k: v for k, v in os.environ.items() if k not in ("VAELIB_NUMERICS", "MKL_CBWR", "OMP_NUM_THREADS")}
+    env.update(RUNS[name])
+    if name != "canonical":
+        env["OMP_NUM_THREADS"] = str(threads)
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(GRID), json.dumps(SWEEP), str(cache)],
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the {name} run failed:\n{done.stderr[-3000:]}")
+    out.write_text(done.stdout.strip().splitlines()[-1])
+    return json.loads(out.read_text())
+
+
+def report(runs: dict[str, dict]) -> None:
+    """Print the selected sigma0, the verdicts side by side and the headline moves in seed SDs."""
+    from vaelib import compare
+
+    names = list(runs)
+    for n in names:
+        print(f"{n}: {runs[n]['numerics']}")
+        print(f"  sigma0 sweep prior FID {{{', '.join(f'{k}: {v:.1f}' for k, v in runs[n]['sweep'].items())}}}"
+              f" -> sigma0 {runs[n]['sigma0']}")
+    verdicts = [compare.verdict_table(runs[n]["records"], compare.book_claims(max(GRID["latent_dims"])))["verdict"]
+                for n in names]
+    print("\nclaim  " + " | ".join(names))
+    for key in verdicts[0].index:
+        flag = "" if verdicts[0][key] == verdicts[1][key] else "   <- CHANGED"
+        print(f"{key:5s}  {verdicts[0][key]} | {verdicts[1][key]}{flag}")
+    tables = [compare.summary_table([r for r in runs[n]["records"] if r["design"] != "noise-only"], columns=HEADLINE)
+              for n in names]
+    moves = []
+    for metric in HEADLINE:
+        for key in tables[0].index:
+            a, sd, b = (tables[0].loc[key, (metric, "mean")], tables[0].loc[key, (metric, "std")],
+                        tables[1].loc[key, (metric, "mean")])
+            if not math.isnan(a):
+                moves.append((abs(b - a) / sd if sd > 0 else math.inf, metric, key, a, b, sd))
+    moves.sort(reverse=True)
+    within = sum(m < 1 for m, *_ in moves)
+    print(f"\nheadline figures: {within} of {len(moves)} moved by less than one seed SD; the largest moves:")
+    for m, metric, key, a, b, sd in moves[:10]:
+        print(f"  {m:5.2f} SD  {metric:15s} {key[0]:10s} d={key[1]:<3d} {a:10.4f} -> {b:10.4f} (seed SD {sd:.4f})")
+    changed = sum(verdicts[0][k] != verdicts[1][k] for k in verdicts[0].index)
+    print(f"\nverdicts changed: {changed} of {len(verdicts[0])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="threads of the native run (default 1)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the runs' records and model caches")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="vaelib-robustness-"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"records and caches under {out}", flush=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {n: pool.submit(run_one, n, args.threads, out / f"cache-{n.split(',')[0]}",
+                                  out / f"{n.split(',')[0]}.json") for n in RUNS}
+        runs = {n: f.result() for n, f in futures.items()}
+    report(runs)
+
+
+if __name__ == "__main__":
+    main()
