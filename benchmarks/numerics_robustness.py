@@ -107,13 +107,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1, help="threads of the native run (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the runs' records and model caches")
+    parser.add_argument("--canonical-cache", type=Path, default=None,
+                        help="model cache of the canonical run (e.g. the book's own, ~/.cache/vaelib: reuses its models)")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="vaelib-robustness-"))
     out.mkdir(parents=True, exist_ok=True)
     print(f"records and caches under {out}", flush=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {n: pool.submit(run_one, n, args.threads, out / f"cache-{n.split(',')[0]}",
-                                  out / f"{n.split(',')[0]}.json") for n in RUNS}
+        caches = {n: out / f"cache-{n.split(',')[0]}" for n in RUNS}
+        if args.canonical_cache is not None:
+            caches["canonical"] = args.canonical_cache
+        futures = {n: pool.submit(run_one, n, args.threads, caches[n], out / f"{n.split(',')[0]}.json")
+                   for n in RUNS}
         runs = {n: f.result() for n, f in futures.items()}
     report(runs)
 

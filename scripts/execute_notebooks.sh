@@ -8,6 +8,20 @@ cd "$(dirname "$0")/.."
 # x86-64 CPU with AVX2, so that stored outputs reproduce on every machine.
 export VAELIB_NUMERICS="${VAELIB_NUMERICS:-canonical}"
 bash scripts/setup.sh
+if [ "$#" -eq 0 ]; then
+    # What canonical numerics train on this machine, for tests/test_numerics.py to compare with on every other one.
+    .venv/bin/python - <<'PY'
+import json
+import vaelib
+from vaelib import numerics
+assert numerics.current().bit_identical, numerics.current().describe()
+record = {"cpu": numerics.cpu_model(), "numerics": numerics.current().describe(), "fingerprint": numerics.fingerprint()}
+with open("tests/numerics_fingerprint.json", "w") as f:
+    json.dump(record, f, indent=2)
+    f.write("\n")
+print("wrote tests/numerics_fingerprint.json:", record["fingerprint"])
+PY
+fi
 cd notebooks
 if [ "$#" -gt 0 ]; then files=("${@#notebooks/}"); else files=([0-9][0-9]_*.ipynb); fi
 for nb in "${files[@]}"; do

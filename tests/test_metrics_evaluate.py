@@ -67,6 +67,16 @@ def test_records_table_mean_and_std_over_seeds():
         metrics.records_table(recs, by=["latent_dim"])
 
 
+def test_sample_quality_table_puts_the_real_floor_under_the_samplers():
+    rec = {f"{s}/{k}": float(i * 10 + j) for i, s in enumerate(("prior", "gmm")) for j, k in enumerate(("fid", "kid"))}
+    rec.update(real_fid_floor=1.5)
+    table = metrics.sample_quality_table(rec, samplers=("prior", "gmm"), stats=("fid", "kid"))
+    assert list(table.index) == ["prior", "gmm", "real (floor)"]
+    assert table.loc["gmm", "kid"] == 11.0 and table.loc["real (floor)", "fid"] == 1.5
+    assert math.isnan(table.loc["real (floor)", "kid"])
+    with pytest.raises(VaelibError, match="gaussian"):
+        metrics.sample_quality_table(rec, samplers=("gaussian",))
+
 def test_evaluate_cached_returns_the_same_record_without_recomputing(trained, digits_data, clf, tmp_path,
                                                                     monkeypatch):
     first = metrics.evaluate_cached(trained["ae"], digits_data, cache_dir=tmp_path, groups=("latent",))

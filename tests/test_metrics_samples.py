@@ -14,8 +14,8 @@ from vaelib.metrics.classifier import (
 )
 from vaelib.metrics.samplers import SAMPLERS, fit_sampler
 from vaelib.metrics.samples import (
-    fid, kid, low_confidence_share, mean_pixel_entropy, precision_recall, real_fid_floor, sample_quality,
-    sharpness,
+    fid, kid, kid_scale, low_confidence_share, mean_pixel_entropy, precision_recall, real_fid_floor, real_floor,
+    sample_quality, sharpness,
 )
 
 SAMPLE_KEYS = {"fid", "kid", "kid_std", "precision", "recall", "low_confidence_share", "pixel_entropy_nats",
@@ -107,6 +107,91 @@ def test_bad_features_raise(fn, feats):
 def test_real_fid_floor_is_small_but_positive(feats):
     floor = real_fid_floor(feats)
     assert 0 < floor < fid(feats, feats + 1.0)
+
+
+def _gaussian_feats(n: int, seed: int) -> torch.Tensor:
+    """n samples of one fixed 32-D Gaussian with an uneven spectrum (the 'real' distribution)."""
+    scales = torch.linspace(0.2, 2.0, 32)
+    return randn(n, 32, seed=seed) * scales
+
+
+def test_real_floor_is_what_a_perfect_generator_scores_at_the_same_sample_size():
+    """Known answer: a 'generator' that draws fresh samples of the real distribution.
+
+    Its FID against 1,000 real images with 1,000 samples is what real_floor must read, within
+    the floor's own spread. The old half-vs-half floor (500 vs 500) reads about twice that,
+    so a perfect generator scored 'below the floor'.
+    """
+    real, heldout = _gaussian_feats(1000, seed=10), _gaussian_feats(4000, seed=11)
+    perfect = [fid(real, _gaussian_feats(1000, seed=100 + s)) for s in range(8)]
+    floor = real_floor(real, heldout, 1000, seed=0)
+    assert floor["n_subsets"] == 4 and floor["n"] == 1000
+    assert floor["fid_std"] > 0
+    mean_perfect = sum(perfect) / len(perfect)
+    assert abs(floor["fid"] - mean_perfect) < 3 * floor["fid_std"] + 0.1 * mean_perfect
+    old = real_fid_floor(real)
+    assert old > 1.6 * mean_perfect, "the half-vs-half floor should sit far above a perfect generator's FID"
+    assert min(perfect) > 0.5 * floor["fid"]  # the perfect generator is not 'below the floor'
+    assert -0.01 < floor["kid"] < 0.01 and floor["precision"] > 0.5 and floor["recall"] > 0.5
+
+
+def test_real_floor_with_a_small_heldout_set_uses_one_subset_and_says_so():
+    floor = real_floor(_gaussian_feats(300, seed=1), _gaussian_feats(200, seed=2), 1000)
+    assert floor["n"] == 200 and floor["n_subsets"] == 1 and floor["fid_std"] == 0.0
+    with pytest.raises(VaelibError, match="n_samples >= 2"):
+        real_floor(_gaussian_feats(300, seed=1), _gaussian_feats(200, seed=2), 1)
+
+
+def test_kid_is_not_blown_up_by_a_feature_that_real_data_never_fires():
+    """Known answer: a dead feature (0 on every real image) that a few samples fire a little.
+
+    FID barely moves (the fired values are small next to the features' spread); KID must
+    agree. Dividing by per-feature stds (the old standardisation: 0 -> 1 only when exactly 0,
+    so a near-dead feature with std 1e-6 was divided by 1e-6) made KID explode.
+    """
+    real, fake = _gaussian_feats(600, seed=3), _gaussian_feats(600, seed=4)
+    real[:, 0] = 0.0
+    real[0, 0] = 1e-6                     # a feature that fires on one real image, barely: std ~ 4e-8
+    fake[:, 0] = 0.0
+    fake[:5, 0] = 0.3                     # five samples fire it, at a fraction of one std of the others
+    clean = fake.clone()
+    clean[:, 0] = 0.0
+    k_fired, k_clean = kid(real, fake, seed=0)[0], kid(real, clean, seed=0)[0]
+    f_fired, f_clean = fid(real, fake), fid(real, clean)
+    assert abs(f_fired - f_clean) < 0.05 * f_clean + 0.05
+    assert abs(k_fired - k_clean) < 0.02, (k_fired, k_clean)
+    assert abs(k_fired) < 0.05
+
+
+def test_kid_and_fid_agree_in_ordering_on_constructed_cases():
+    """Within each kind of defect (shift, widening, narrowing, a spurious mode), KID ranks as FID does.
+
+    Across kinds they need not agree (FID weighs a mean shift and a variance change by its own
+    formula, KID by its kernel's), so the test ranks each family, worst defect last.
+    """
+    real = _gaussian_feats(800, seed=5)
+    base = _gaussian_feats(800, seed=6)
+    families = {
+        "shift": [base + t for t in (0.0, 0.2, 0.5, 1.0, 2.0)],
+        "widen": [base * t for t in (1.0, 1.2, 1.5, 2.0, 3.0)],
+        "narrow": [base * t for t in (1.0, 0.8, 0.5, 0.3, 0.1)],
+        "spurious mode": [torch.cat([base[: 800 - m], base[:m] + 4.0]) for m in (0, 40, 100, 200, 400)],
+    }
+    for name, sets in families.items():
+        fids = [fid(real, v) for v in sets]
+        kids = [kid(real, v, seed=0)[0] for v in sets]
+        assert all(a < b for a, b in zip(fids, fids[1:])), (name, fids)
+        assert all(a < b for a, b in zip(kids, kids[1:])), (name, kids)
+
+
+def test_kid_scale_is_one_scalar_in_feature_units():
+    x = _gaussian_feats(2000, seed=7)
+    expected = float(torch.linspace(0.2, 2.0, 32).pow(2).mean().sqrt())
+    assert kid_scale(x) == pytest.approx(expected, rel=0.05)
+    assert kid_scale(torch.zeros(10, 3)) == 1.0
+    # invariance: KID does not change when every feature is scaled by the same factor
+    y = _gaussian_feats(600, seed=8) + 0.3
+    assert kid(x[:600] * 7.0, y * 7.0, seed=0)[0] == pytest.approx(kid(x[:600], y, seed=0)[0], rel=1e-4)
 
 
 # ---- precision / recall --------------------------------------------------------------
@@ -307,3 +392,21 @@ def test_feature_classifier_rejects_wrong_shapes():
     clf = FeatureClassifier(dim=64, n_classes=10)
     with pytest.raises(VaelibError, match=r"\(n, 64\)"):
         clf.features(torch.zeros(3, 10))
+
+
+def test_classifier_augmentation_shifts_by_whole_pixels_exactly():
+    """Every shifted image is its input moved by the drawn (dx, dy), zero-filled: the very same float values."""
+    from vaelib.metrics.classifier import _shift
+
+    x = torch.rand(64, 28 * 28, dtype=torch.float32, generator=torch.Generator().manual_seed(1)) + 0.1
+    out = _shift(x, (28, 28), 2, torch.Generator().manual_seed(5))
+    shifts = torch.randint(-2, 3, (64, 2), generator=torch.Generator().manual_seed(5))
+    img, moved = x.view(64, 28, 28), out.view(64, 28, 28)
+    for i, (dx, dy) in enumerate(shifts.tolist()):
+        expected = torch.zeros(28, 28)
+        r0, r1 = max(0, -dy), min(28, 28 - dy)
+        c0, c1 = max(0, -dx), min(28, 28 - dx)
+        expected[r0:r1, c0:c1] = img[i, r0 + dy:r1 + dy, c0 + dx:c1 + dx]
+        assert torch.equal(moved[i], expected), (i, dx, dy)
+    assert {tuple(s) for s in shifts.tolist()} >= {(0, 0), (2, -2), (-1, 1)}  # every kind of shift was drawn
+

@@ -285,6 +285,47 @@ def default_device() -> str:
     return current().device
 
 
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (e.g. 'AMD EPYC 7B13'), or the platform's processor string."""
+    for line in _cpu_flags().splitlines():
+        if line.lower().startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def fingerprint() -> dict[str, str]:
+    """What this process's numerics train, as short hashes: the book's bits in a few seconds.
+
+    Returns ``{"vae": ..., "wae-mmd": ..., "classifier": ...}``: the first 16 hex digits of
+    the sha256 of every weight of a VAE and a WAE-MMD (latent dim 8, 2 epochs on mnist5k,
+    seed 0) and of the metrics' feature classifier (1 epoch, seed 0). Under canonical
+    numerics two machines with equal fingerprints train the same bits for the book; where
+    they differ, the entry names the part of the pipeline that rounds differently
+    (``tests/numerics_fingerprint.json`` holds the fingerprint of the machine that executed
+    the notebooks, and a test compares).
+    """
+    import hashlib
+
+    from .config import TrainConfig
+    from .data import load_dataset
+    from .metrics.classifier import train_classifier
+    from .training import train
+
+    def digest(module) -> str:
+        h = hashlib.sha256()
+        for value in module.state_dict().values():
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    data = load_dataset("mnist5k")
+    out = {design: digest(train(TrainConfig(design=design, latent_dim=8, epochs=2, seed=0), data,
+                                progress=False).model)
+           for design in ("vae", "wae-mmd")}
+    out["classifier"] = digest(train_classifier(data, seed=0, epochs=1))
+    return out
+
+
 __all__ = ["CANONICAL_ATEN_CAPABILITY", "CANONICAL_MKL_BRANCH", "CANONICAL_THREADS", "ENV_VAR", "MODES", "Numerics",
-           "NumericsWarning", "apply", "cpu_has_avx2", "current", "default_device",
-           "mkl_branch", "resolve_mode"]
+           "NumericsWarning", "apply", "cpu_has_avx2", "cpu_model", "current", "default_device",
+           "fingerprint", "mkl_branch", "resolve_mode"]

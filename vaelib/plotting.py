@@ -90,4 +90,38 @@ def scatter_codes(codes: torch.Tensor, labels: torch.Tensor | None = None, ax: p
     return fig
 
 
-__all__ = ["DESIGN_COLOURS", "design_colour", "image_grid", "plot_history", "scatter_codes", "use_book_style"]
+
+
+def plot_unit_statistics(units: Mapping[str, Mapping[str, torch.Tensor]], active_by_dim: Mapping[int, int],
+                         threshold_var: float, threshold_kl: float) -> plt.Figure:
+    """Three panels: active units vs latent dim, and per dimension Var_x(mu_d) and KL (log scales), per run.
+
+    ``units`` maps a run's label to :func:`vaelib.metrics.latent.unit_statistics` (tensors
+    ``mean_variance`` in latent units^2 and ``kl_nats`` in nats per image, one value per
+    dimension); ``active_by_dim`` maps latent dim to its active-unit count. Thresholds are drawn
+    as dashed lines. Returns the figure.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    dims = list(active_by_dim)
+    axes[0].plot(dims, list(active_by_dim.values()), "o-", color=design_colour("vae"), label="VAE")
+    axes[0].plot(dims, dims, "k:", lw=1, label="all active")
+    axes[0].set(xlabel="latent dim", ylabel="active units [count]", title="active units (Var > 0.01)")
+    axes[0].legend()
+    for (label, u), marker in zip(units.items(), ("o", "^", "s", "v")):
+        for ax, key in ((axes[1], "mean_variance"), (axes[2], "kl_nats")):
+            values = np.sort(u[key].double().clamp(min=1e-8).cpu().numpy())[::-1]
+            ax.plot(np.arange(1, len(values) + 1), values, marker, ms=4, label=label)
+    axes[1].axhline(threshold_var, color="k", ls="--", lw=1, label=f"threshold {threshold_var:g}")
+    axes[2].axhline(threshold_kl, color="k", ls="--", lw=1, label=f"threshold {threshold_kl:g} nats")
+    axes[1].set(yscale="log", xlabel="dimension, sorted [rank]", ylabel="Var_x(μ_d) [latent units²]",
+                title="variance of each dimension's mean")
+    axes[2].set(yscale="log", xlabel="dimension, sorted [rank]", ylabel="KL(q(z_d|x) ‖ N(0,1)) [nats/image]",
+                title="KL of each dimension")
+    for ax in axes[1:]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["DESIGN_COLOURS", "design_colour", "image_grid", "plot_history", "plot_unit_statistics", "scatter_codes",
+           "use_book_style"]

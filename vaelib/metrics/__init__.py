@@ -34,7 +34,7 @@ from ..training import TrainResult
 from . import classifier, latent, likelihood, samplers, samples, smoothness  # noqa: F401  (metrics.latent etc.)
 
 #: Raise whenever a change to the metrics changes the numbers for the same model.
-METRICS_VERSION = 2
+METRICS_VERSION = 3
 
 #: Metrics measured in wall-clock time. They depend on the machine and on what else it was
 #: doing, not on the model: report them as costs, never compare them across machines.
@@ -52,22 +52,47 @@ METRIC_DOCS: dict[str, str] = {
     "iwae_k": "number of importance samples of iwae_nats",
     "det_bound_nats": "deterministic codes only: best bound with q = N(f(x), s^2 I) over a grid of s; NOT a VAE ELBO",
     "det_bound_scale": "the s of det_bound_nats",
+    "loglik_exact_nats": "latent dim <= 2 only: exact log p(x) by quadrature over z (decoder + prior, any design), "
+                         f"mean over the first {likelihood.EXACT_LL_IMAGES} test images (nats/image; higher is better)",
+    "loglik_exact_error_nats": "latent dim <= 2 only: quadrature error estimate of loglik_exact_nats, mean over the "
+                               "same images of |grid h - grid 2h| (nats/image; conservative)",
+    "elbo_exact_subset_nats": "latent dim <= 2, stochastic designs only: ELBO on the same images as loglik_exact_nats "
+                              "(nats/image); loglik_exact_nats minus it is the ELBO's gap",
+    "iwae_exact_subset_nats": "latent dim <= 2, stochastic designs only: IWAE bound (k = iwae_k) on the same images as "
+                              "loglik_exact_nats (nats/image); loglik_exact_nats minus it is the bound's gap",
     "active_units": "latent dims with Var_x E_q[z_d|x] > 0.01 (Burda et al. 2016), count",
+    "active_units_kl": "latent dims whose mean KL(q(z_d|x) || N(0,1)) on the test split exceeds 0.01 nats, count; "
+                       "stochastic designs only",
     "participation_ratio": "PCA participation ratio of the test codes (effective number of dims), in [1, latent_dim]",
-    "mi_nats": "I_q(x; z) over the training split with the aggregate mixture, stochastic designs only (nats)",
-    "mi_ceiling_nats": "log N of the split used for mi_nats: the estimator cannot exceed it (nats)",
+    "mi_nats": "I_q(x; z) lower bound over the training split, the aggregate mixture's estimate (<= log N), "
+               "stochastic designs only (nats)",
+    "mi_upper_nats": "leave-one-out upper bound on I_q(x; z) (Poole et al. 2019), same split and z as mi_nats (nats)",
+    "mi_rate_nats": "mean KL(q(z|x) || N(0, I)) over the same (training) split: rate = I_q(x; z) + KL(q(z) || p(z)) (nats)",
+    "mi_ceiling_nats": "log N of the split used for mi_nats: the lower bound cannot exceed it (nats)",
+    "mi_at_ceiling": "1 when mi_nats is within 0.1 nats of its ceiling (then it says 'at least', not how much), else 0",
     "agg_mmd": "unbiased MMD^2 (IMQ) between test codes (z ~ q(z|x)) and N(0, I) samples",
     "agg_mmd_floor": "the same MMD^2 between two N(0, I) samples of the same size: the noise floor",
     "agg_sw": "sliced Wasserstein-2^2 between test codes and N(0, I) samples",
     "agg_gauss_kl_nats": "KL(N(m, S) || N(0, I)) of a Gaussian fitted to the test codes (nats)",
-    "prior_hole_rate": "share of N(0, I) samples whose KDE density under the codes is below the codes' 5th percentile",
-    "jacobian_norm": "mean Frobenius norm of d decode(z) / dz at test codes (pixel probability per unit z)",
+    "prior_hole_rate": "share of N(0, I) samples z where q(z) / p(z) < 0.1, q the training split's aggregate posterior "
+                       "(the exact mixture for stochastic encoders, a 10-component GMM fit to f(x) otherwise), fraction",
+    "jacobian_norm": "mean Frobenius norm of d decode(z) / dz at test codes (pixel probability per unit z; "
+                     "depends on the codes' scale)",
+    "jacobian_norm_scaled": "mean Frobenius norm of J S^1/2, S the test codes' covariance (pixel probability per "
+                            "code standard deviation; unchanged by rescaling z)",
     "interp_path_ratio": "feature-space path length of decoded interpolations / endpoint distance (>= 1)",
     "classifier_accuracy": "test accuracy of the feature classifier (fraction)",
-    "real_fid_floor": "FID between two halves of the real test split: the floor any FID here is read against",
+    "real_fid_floor": "FID of held-out real (training) images vs the test split at the models' sample size: "
+                      "what a perfect generator scores (mean over up to 4 disjoint subsets)",
+    "real_fid_floor_std": "std of real_fid_floor over its subsets",
+    "real_kid_floor": "KID of the same held-out real images (the floor for <sampler>/kid)",
+    "real_precision_floor": "precision of the same held-out real images (what a perfect generator scores), fraction",
+    "real_recall_floor": "recall of the same held-out real images, fraction",
+    "real_floor_n": "images per subset of the real floors (= n_samples unless the training split is smaller)",
     "real_pixel_entropy_nats": "mean per-pixel Bernoulli entropy of real test images (nats/pixel)",
     "<sampler>/fid": "FID of decoded samples vs the test split on classifier features",
-    "<sampler>/kid": "KID (unbiased, cubic kernel on standardised features), mean over subsets",
+    "<sampler>/kid": "KID (unbiased, cubic kernel; features centred and divided by one scalar, the real features' "
+                     "RMS std), mean over subsets; unitless, 0 for a perfect generator",
     "<sampler>/kid_std": "KID std over subsets",
     "<sampler>/precision": "k-NN precision (Kynkaanniemi et al. 2019, k = 3), fraction",
     "<sampler>/recall": "k-NN recall (k = 3), fraction",
@@ -178,6 +203,13 @@ def evaluate(
         else:
             b = likelihood.deterministic_bound(net, x_test, seed=seed)
             record.update(det_bound_nats=b["bound"], det_bound_scale=b["best_scale"])
+        if net.latent_dim <= 2:
+            x_exact = x_test[:likelihood.EXACT_LL_IMAGES]
+            q = likelihood.exact_log_likelihood(net, x_exact)
+            record.update(loglik_exact_nats=q["log_likelihood"], loglik_exact_error_nats=q["error_nats"])
+            if net.stochastic:
+                record["elbo_exact_subset_nats"] = likelihood.elbo(net, x_exact, seed=seed)["elbo"]
+                record["iwae_exact_subset_nats"] = likelihood.iwae_bound(net, x_exact, iwae_k, seed=seed)
 
     clock.start("codes")
     need_codes = bool({"latent", "samples", "smoothness"} & set(groups))
@@ -190,15 +222,17 @@ def evaluate(
         clock.start("latent")
         record["active_units"] = float(latent.active_units(net, x_test))
         record["participation_ratio"] = latent.participation_ratio(test_means)
+        x_train = data.x_train.to(device)
         if net.stochastic:
-            x_train = data.x_train.to(device)
-            record["mi_nats"] = latent.mutual_information(net, x_train, seed=seed)
-            record["mi_ceiling_nats"] = latent.mi_ceiling(x_train.shape[0])
+            record["active_units_kl"] = float(latent.active_units_kl(net, x_test))
+            mi = latent.mutual_information_bounds(net, x_train, seed=seed)
+            record.update(mi_nats=mi["lower"], mi_upper_nats=mi["upper"], mi_rate_nats=mi["rate"],
+                          mi_ceiling_nats=mi["ceiling"], mi_at_ceiling=mi["at_ceiling"])
         codes = encode_samples(net, x_test, seed=seed)
         agg = latent.aggregate_divergences(codes, seed=seed)
         record.update(agg_mmd=agg["mmd_to_prior"], agg_mmd_floor=agg["mmd_prior_vs_prior"], agg_sw=agg["sw_to_prior"],
                       agg_gauss_kl_nats=agg["gauss_kl_to_prior"])
-        record["prior_hole_rate"] = latent.prior_hole_rate(codes, seed=seed)
+        record["prior_hole_rate"] = latent.prior_hole_rate(net, x_train, seed=seed)
 
     clf = None
     clock.start("classifier")
@@ -211,7 +245,12 @@ def evaluate(
         record["classifier_accuracy"] = classifier_accuracy(clf, x_test, data.y_test.to(device))
         with torch.no_grad():
             real_feats = clf.features(x_test)
-        record["real_fid_floor"] = samples.real_fid_floor(real_feats)
+        with torch.no_grad():
+            heldout_feats = clf.features(data.x_train.to(device))
+        floor = samples.real_floor(real_feats, heldout_feats, n_samples, seed=seed)
+        record.update(real_fid_floor=floor["fid"], real_fid_floor_std=floor["fid_std"], real_kid_floor=floor["kid"],
+                      real_precision_floor=floor["precision"], real_recall_floor=floor["recall"],
+                      real_floor_n=floor["n"])
         if bernoulli:
             record["real_pixel_entropy_nats"] = samples.mean_pixel_entropy(x_test)
         train_means = encode_means(net, data.x_train)
@@ -224,6 +263,7 @@ def evaluate(
     if "smoothness" in groups:
         clock.start("smoothness")
         record["jacobian_norm"] = smoothness.decoder_jacobian_norm(net, test_means, seed=seed)
+        record["jacobian_norm_scaled"] = smoothness.decoder_jacobian_norm_scaled(net, test_means, seed=seed)
         n_pairs = min(32, x_test.shape[0] // 2)
         record["interp_path_ratio"] = smoothness.interpolation_path_length(
             net, x_test[:n_pairs], x_test[n_pairs:2 * n_pairs], clf.features)
@@ -290,5 +330,30 @@ def records_table(records: Mapping[str, Mapping[str, float]] | Sequence[Mapping[
     return pd.concat([frame[list(by)], numeric], axis=1).groupby(list(by)).agg(["mean", "std"])
 
 
-__all__ = ["METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS", "encode_means",
-           "encode_samples", "evaluate", "evaluate_cached", "records_table"]
+#: The sample statistics that have a real-data floor in an :func:`evaluate` record (``real_<stat>_floor``).
+FLOORED_SAMPLE_STATS: tuple[str, ...] = ("fid", "kid", "precision", "recall")
+
+
+def sample_quality_table(record: Mapping[str, float], samplers: Sequence[str] = DEFAULT_SAMPLERS,
+                         stats: Sequence[str] = FLOORED_SAMPLE_STATS):
+    """A pandas DataFrame of one record's sample statistics: a row per sampler, then the real-data floor.
+
+    Rows are ``samplers`` (``"<sampler>/<stat>"`` of ``record``) and a last row ``"real (floor)"``
+    holding ``real_<stat>_floor``: what held-out real images score at the same sample size,
+    i.e. a perfect generator (NaN for a statistic without a floor). Columns are ``stats``, in
+    the units of :data:`METRIC_DOCS`. Raises VaelibError when the record lacks a sampler's statistic.
+    """
+    import pandas as pd
+
+    rows = {}
+    for s in samplers:
+        missing = [f"{s}/{k}" for k in stats if f"{s}/{k}" not in record]
+        if missing:
+            raise VaelibError(f"the record has no {missing}: evaluate it with the 'samples' group and sampler {s!r}")
+        rows[s] = {k: record[f"{s}/{k}"] for k in stats}
+    rows["real (floor)"] = {k: record.get(f"real_{k}_floor", math.nan) for k in stats}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+__all__ = ["FLOORED_SAMPLE_STATS", "METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS",
+           "encode_means", "encode_samples", "evaluate", "evaluate_cached", "records_table", "sample_quality_table"]

@@ -5,6 +5,13 @@ definition and is stated per function: encoder means (``E_q[z|x]``, = f(x) for a
 deterministic encoder) or sampled codes (one z ~ q(z|x) per image: a sample of the
 aggregate posterior q(z) = E_x q(z|x)).
 
+Prior holes are where the aggregate posterior q(z) puts much less density than the prior
+p(z) = N(0, I): :func:`prior_hole_rate` is the share of prior samples with q(z)/p(z) < 0.1,
+q the exact mixture of the posteriors for stochastic encoders and a Gaussian mixture fitted
+to the codes for deterministic ones. Mutual information comes as a sandwich of lower and
+upper bounds (:func:`mutual_information_bounds`), active units with their per-dimension
+reasons (:func:`unit_statistics`).
+
 Every random quantity uses a ``torch.Generator`` seeded with ``seed``; nothing touches
 torch's global random state. Bad codes (NaN or infinite values, wrong shape, too few
 rows) raise :class:`~vaelib.errors.VaelibError`.
@@ -18,7 +25,8 @@ import torch
 
 from ..errors import VaelibError
 from ..models import AutoEncoder
-from ..regularisers import mmd_imq, sliced_wasserstein, squared_distances
+from ..regularisers import mmd_imq, sliced_wasserstein
+from .samplers import fit_sampler
 
 #: Images per encoder batch.
 BATCH_SIZE: int = 1000
@@ -27,6 +35,21 @@ BATCH_SIZE: int = 1000
 #: codes sampled with the same ``seed`` (z = mean + sigma * eps) would otherwise share their
 #: eps with the reference sample, and a posterior close to the prior would look like a perfect match.
 PRIOR_SEED_OFFSET: int = 7_919_000
+
+#: A latent dimension with mean KL(q(z_d|x) || N(0, 1)) at or below this many nats is inactive
+#: for :func:`active_units_kl`: since I(x; z_d) <= E_x KL(q(z_d|x) || p(z_d)), such a dimension
+#: carries at most 0.01 nats of information about each image.
+KL_ACTIVE_THRESHOLD: float = 0.01
+
+#: A prior sample z is in a hole when q(z) / p(z) < HOLE_RATIO (:func:`prior_hole_rate`): the
+#: aggregate posterior puts less than a tenth of the prior's density there.
+HOLE_RATIO: float = 0.1
+
+#: Components of the Gaussian mixture fitted to deterministic codes by :func:`prior_hole_rate_fitted`
+#: (the book's ``gmm`` sampler, :func:`vaelib.metrics.samplers.fit_sampler`).
+HOLE_GMM_COMPONENTS: int = 10
+
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def check_codes(codes: torch.Tensor, what: str, *, min_rows: int = 2, latent_dim: int | None = None) -> None:
@@ -65,17 +88,80 @@ def _encode_all(model: AutoEncoder, x: torch.Tensor, batch_size: int) -> tuple[t
     return mean, (torch.cat(logvars) if logvars else None)
 
 
+def _check_threshold(threshold: float, what: str) -> None:
+    """Raise VaelibError unless ``threshold`` is a finite real number >= 0."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
+            or threshold < 0:
+        raise VaelibError(f"{what}: threshold must be a finite number >= 0, got {threshold!r}")
+
+
+def _unit_statistics(model: AutoEncoder, x: torch.Tensor, batch_size: int, what: str) -> dict[str, torch.Tensor]:
+    """:func:`unit_statistics`, naming the metric ``what`` in error messages."""
+    mean, logvar = _encode_all(model, x, batch_size)
+    check_codes(mean, what)
+    mean = mean.double()
+    if logvar is None:
+        posterior_variance = torch.zeros_like(mean[0])
+        kl = torch.full_like(mean[0], math.inf)
+    else:
+        logvar = logvar.double()
+        var = torch.exp(logvar)
+        posterior_variance = var.mean(dim=0)
+        kl = (0.5 * (mean.pow(2) + var - 1.0 - logvar)).mean(dim=0)
+    return {"mean_variance": mean.var(dim=0), "posterior_variance": posterior_variance, "kl_nats": kl}
+
+
+@torch.no_grad()
+def unit_statistics(model: AutoEncoder, x: torch.Tensor, *, batch_size: int = BATCH_SIZE) -> dict[str, torch.Tensor]:
+    """Per-dimension statistics of the encoder over the rows of ``x``: why a unit is (in)active.
+
+    Returns float64 tensors of shape (latent_dim,) on the encoder's device:
+
+    * ``mean_variance``: Var_x(E_q[z_d | x]), unbiased over the rows of ``x``, squared latent
+      units: the quantity :func:`active_units` thresholds (Burda et al. 2016);
+    * ``posterior_variance``: the mean over x of sigma_d(x)^2, squared latent units; zeros for
+      a deterministic encoder (z = f(x));
+    * ``kl_nats``: the mean over x of KL(q(z_d|x) || N(0, 1)) = 0.5 (mu^2 + sigma^2 - 1 - log sigma^2),
+      nats; they sum to the ELBO's KL term. An upper bound on the information dim d carries
+      about x. For a deterministic encoder q(z_d|x) is a point mass and the KL is infinite:
+      every entry is ``inf``.
+
+    A collapsed dimension has mean_variance ~ 0, posterior_variance ~ 1 and kl_nats ~ 0; a
+    dimension with mean_variance ~ 0 but posterior_variance << 1 is not collapsed onto the
+    prior, it encodes nothing and pays KL for a narrow posterior.
+    Needs at least 2 rows (VaelibError).
+    """
+    return _unit_statistics(model, x, batch_size, "unit statistics")
+
+
 @torch.no_grad()
 def active_units(model: AutoEncoder, x: torch.Tensor, threshold: float = 0.01, *, batch_size: int = BATCH_SIZE) -> int:
     """Number of active latent units (Burda et al. 2016), a count in [0, latent_dim].
 
     Dimension d is active when Var_x(E_q[z_d | x]) > ``threshold`` (0.01 by default),
-    the variance (unbiased, over the rows of ``x``) of the encoder mean. For a
-    deterministic encoder E_q[z|x] = f(x), so every dimension that varies counts.
+    the variance (unbiased, over the rows of ``x``) of the encoder mean (``mean_variance``
+    of :func:`unit_statistics`). For a deterministic encoder E_q[z|x] = f(x), so every
+    dimension that varies counts.
     """
-    mean, _ = _encode_all(model, x, batch_size)
-    check_codes(mean, "active units")
-    return int((mean.double().var(dim=0) > threshold).sum())
+    _check_threshold(threshold, "active units")
+    stats = _unit_statistics(model, x, batch_size, "active units")
+    return int((stats["mean_variance"] > threshold).sum())
+
+
+@torch.no_grad()
+def active_units_kl(model: AutoEncoder, x: torch.Tensor, threshold: float = KL_ACTIVE_THRESHOLD, *,
+                    batch_size: int = BATCH_SIZE) -> int:
+    """Number of latent dims whose mean KL(q(z_d|x) || N(0, 1)) over ``x`` exceeds ``threshold`` nats; a count.
+
+    The KL is ``kl_nats`` of :func:`unit_statistics`. With the default
+    :data:`KL_ACTIVE_THRESHOLD` (0.01 nats) a dimension counted inactive carries at most
+    0.01 nats of information per image (I(x; z_d) <= E_x KL). Unlike :func:`active_units`
+    it also counts dimensions whose mean barely moves but whose posterior is narrower than
+    the prior. For a deterministic encoder every KL is infinite, so every dimension counts.
+    """
+    _check_threshold(threshold, "active units (KL)")
+    stats = _unit_statistics(model, x, batch_size, "active units (KL)")
+    return int((stats["kl_nats"] > threshold).sum())
 
 
 @torch.no_grad()
@@ -104,21 +190,57 @@ def mi_ceiling(n: int) -> float:
     return math.log(n)
 
 
+def _log_normal_blocks(points: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, batch_size: int):
+    """Yield (start, block) with block[b, n] = log N(points[start + b]; mean_n, diag(exp(logvar_n))) in nats.
+
+    Everything float64. Two matmuls per block of ``batch_size`` points against all N components:
+    -2 log N(z; m, v) - d log 2pi = z^2 . 1/v - 2 z . m/v + [sum m^2/v + sum log v].
+    """
+    d = mean.shape[1]
+    inv_var = torch.exp(-logvar)                                         # (N, d)
+    right = torch.cat([inv_var, -2.0 * mean * inv_var], dim=1).T         # (2d, N)
+    const = (mean.pow(2) * inv_var + logvar).sum(dim=1) + d * _LOG_2PI   # (N,)
+    for i in range(0, points.shape[0], batch_size):
+        pb = points[i:i + batch_size]
+        yield i, -0.5 * (torch.cat([pb.pow(2), pb], dim=1) @ right + const)  # (b, N)
+
+
+def _own_and_others(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,
+                    batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row i: log q(z_i|x_i) and logsumexp_{j != i} log q(z_i|x_j), each (N,) float64, nats."""
+    own, others = [], []
+    for i, log_q in _log_normal_blocks(z, mean, logvar, batch_size):
+        b = log_q.shape[0]
+        rows, cols = torch.arange(b, device=z.device), torch.arange(i, i + b, device=z.device)
+        own.append(log_q[rows, cols])
+        log_q[rows, cols] = -math.inf
+        others.append(torch.logsumexp(log_q, dim=1))
+    return torch.cat(own), torch.cat(others)
+
+
 @torch.no_grad()
-def mutual_information(model: AutoEncoder, x: torch.Tensor, *, seed: int = 0, batch_size: int = BATCH_SIZE) -> float:
-    """I_q(x; z) in nats over the data set ``x``, with the aggregate mixture q(z) = 1/N sum_n q(z|x_n).
+def mutual_information_bounds(model: AutoEncoder, x: torch.Tensor, *, seed: int = 0,
+                              batch_size: int = BATCH_SIZE) -> dict[str, float]:
+    """Lower and upper bounds on I_q(x; z) over the data set ``x`` (a sandwich, Poole et al. 2019), nats.
 
-    Estimates E_x E_{z~q(z|x)} [log q(z|x) - log q(z)] with one seeded z_n ~ q(z|x_n)
-    per row and log q(z_n) = logsumexp_m log q(z_n|x_m) - log N over all N components
-    (float64, a matrix of ``batch_size`` x N log densities at a time, from two matmuls).
+    q(z) = 1/N sum_n q(z|x_n) is the aggregate mixture over the N rows of ``x``. One seeded
+    z_i ~ q(z|x_i) per row (generator ``seed``) serves every bound, so they are computed on
+    the same split and the same z. Returns (all floats):
 
-    The estimate is bounded by log N (:func:`mi_ceiling`): with the 4,000 training
-    images of mnist5k the ceiling is log 4000 = 8.29 nats, with 1,000 test images only
-    6.91. A value near the ceiling means "at least this much", not the true MI; use the
-    largest split available and report the ceiling next to it.
+    * ``lower``: mean_i [log q(z_i|x_i) - log (1/N sum_j q(z_i|x_j))], the estimate of
+      :func:`mutual_information` (identical for the same ``seed``); at most log N;
+    * ``upper``: the leave-one-out upper bound mean_i [log q(z_i|x_i) - log (1/(N-1) sum_{j != i} q(z_i|x_j))]
+      (Poole et al. 2019); large when the posteriors barely overlap;
+    * ``rate``: mean over x of KL(q(z|x) || N(0, I)), closed form; also an upper bound, since
+      rate = I_q(x; z) + KL(q(z) || p(z));
+    * ``ceiling``: log N (:func:`mi_ceiling`), the most ``lower`` can reach;
+    * ``at_ceiling``: 1.0 when ceiling - lower < 0.1 nats (then ``lower`` says "at least",
+      not how much), else 0.0.
 
-    Only defined for stochastic encoders: a deterministic encoder's q(z|x) is a point
-    mass, so I(x; z) is infinite for continuous codes (VaelibError).
+    The tighter upper bound is min(upper, rate). The log densities are float64, a matrix of
+    ``batch_size`` x N at a time, from two matmuls. Only defined for stochastic encoders: a
+    deterministic encoder's q(z|x) is a point mass, so I(x; z) is infinite for continuous
+    codes (VaelibError). Needs at least 2 rows.
     """
     if not model.stochastic:
         raise VaelibError("mutual information is only defined for stochastic encoders: a deterministic "
@@ -130,19 +252,36 @@ def mutual_information(model: AutoEncoder, x: torch.Tensor, *, seed: int = 0, ba
     gen = torch.Generator(device=mean.device).manual_seed(seed)
     eps = torch.randn(mean.shape, generator=gen, device=mean.device, dtype=mean.dtype)
     z = mean + torch.exp(0.5 * logvar) * eps
-    n, d = mean.shape
-    inv_var = torch.exp(-logvar)                                         # (N, d)
-    # -2 log N(z; m, v) - d log 2pi = z^2 . 1/v - 2 z . m/v + [sum m^2/v + sum log v]
-    right = torch.cat([inv_var, -2.0 * mean * inv_var], dim=1).T         # (2d, N)
-    const = (mean.pow(2) * inv_var + logvar).sum(dim=1)                  # (N,)
-    total = 0.0
-    for i in range(0, n, batch_size):
-        zb = z[i:i + batch_size]
-        b = zb.shape[0]
-        log_q = -0.5 * (torch.cat([zb.pow(2), zb], dim=1) @ right + const)  # (b, N), without -d/2 log 2pi
-        own = log_q[torch.arange(b, device=z.device), torch.arange(i, i + b, device=z.device)]
-        total += float((own - torch.logsumexp(log_q, dim=1)).sum())
-    return total / n + math.log(n)
+    n = mean.shape[0]
+    own, others = _own_and_others(z, mean, logvar, batch_size)
+    log_all = torch.logaddexp(own, others)                               # logsumexp over all j
+    lower = float((own - log_all).mean()) + math.log(n)
+    upper = float((own - others).mean()) + math.log(n - 1)
+    rate = float((0.5 * (mean.pow(2) + torch.exp(logvar) - 1.0 - logvar)).sum(dim=1).mean())
+    ceiling = mi_ceiling(n)
+    return {"lower": lower, "upper": upper, "rate": rate, "ceiling": ceiling,
+            "at_ceiling": 1.0 if ceiling - lower < 0.1 else 0.0}
+
+
+@torch.no_grad()
+def mutual_information(model: AutoEncoder, x: torch.Tensor, *, seed: int = 0, batch_size: int = BATCH_SIZE) -> float:
+    """I_q(x; z) in nats over the data set ``x``, with the aggregate mixture q(z) = 1/N sum_n q(z|x_n).
+
+    Estimates E_x E_{z~q(z|x)} [log q(z|x) - log q(z)] with one seeded z_n ~ q(z|x_n)
+    per row and log q(z_n) = logsumexp_m log q(z_n|x_m) - log N over all N components
+    (float64, a matrix of ``batch_size`` x N log densities at a time, from two matmuls).
+    It is a lower bound on I_q: ``lower`` of :func:`mutual_information_bounds`, which also
+    gives upper bounds on the same z.
+
+    The estimate is bounded by log N (:func:`mi_ceiling`): with the 4,000 training
+    images of mnist5k the ceiling is log 4000 = 8.29 nats, with 1,000 test images only
+    6.91. A value near the ceiling means "at least this much", not the true MI; use the
+    largest split available and report the ceiling next to it.
+
+    Only defined for stochastic encoders: a deterministic encoder's q(z|x) is a point
+    mass, so I(x; z) is infinite for continuous codes (VaelibError).
+    """
+    return mutual_information_bounds(model, x, seed=seed, batch_size=batch_size)["lower"]
 
 
 def gaussian_kl_to_prior(codes: torch.Tensor) -> float:
@@ -221,61 +360,94 @@ def aggregate_divergences(codes: torch.Tensor, *, seed: int = 0, n: int | None =
     }
 
 
-def kde_bandwidth(codes: torch.Tensor) -> float:
-    """Scott's rule for an isotropic Gaussian kernel: h = sigma * n^(-1 / (d + 4)), in latent units.
-
-    sigma = sqrt(mean over dims of the per-dim variance) of ``codes`` (n, d).
-    """
-    n, d = codes.shape
-    sigma = float(codes.double().var(dim=0).mean().sqrt())
-    return sigma * n ** (-1.0 / (d + 4))
+def _check_hole_args(n_prior: int, ratio: float) -> None:
+    """Raise VaelibError unless ``n_prior`` is an integer >= 1 and ``ratio`` a finite number > 0."""
+    if isinstance(n_prior, bool) or not isinstance(n_prior, int) or n_prior < 1:
+        raise VaelibError(f"prior hole rate: n_prior must be an integer >= 1, got {n_prior!r}")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
+        raise VaelibError(f"prior hole rate: ratio must be a finite number > 0, got {ratio!r}")
 
 
-def _kde_log_density(points: torch.Tensor, codes: torch.Tensor, h: float, *, leave_one_out: bool,
-                     batch_size: int = 2048) -> torch.Tensor:
-    """log of the isotropic Gaussian KDE of ``codes`` with bandwidth h at ``points``, up to a shared constant."""
-    n_codes = codes.shape[0] - (1 if leave_one_out else 0)
-    out = []
-    for i in range(0, points.shape[0], batch_size):
-        p = points[i:i + batch_size]
-        logk = squared_distances(p, codes).mul_(-0.5 / h ** 2)     # (b, n)
-        if leave_one_out:  # points are the codes themselves: drop each point's own kernel
-            b = p.shape[0]
-            logk[torch.arange(b, device=p.device), torch.arange(i, i + b, device=p.device)] = -math.inf
-        out.append(torch.logsumexp(logk, dim=1) - math.log(n_codes))
-    return torch.cat(out)
+def _prior_points(n_prior: int, d: int, seed: int) -> torch.Tensor:
+    """(n_prior, d) float64 N(0, I) samples on the CPU: the first of :func:`_prior_pair` (seed ``seed + PRIOR_SEED_OFFSET``)."""
+    gen = torch.Generator().manual_seed(seed + PRIOR_SEED_OFFSET)
+    return torch.randn((n_prior, d), generator=gen).double()
+
+
+def _hole_share(log_q: torch.Tensor, prior: torch.Tensor, ratio: float) -> float:
+    """Share of the rows of ``prior`` where log q - log N(0, I) < log ``ratio``; a fraction in [0, 1]."""
+    log_p = -0.5 * (prior.pow(2).sum(dim=1) + prior.shape[1] * _LOG_2PI)
+    return float((log_q.double().cpu() - log_p < math.log(ratio)).double().mean())
 
 
 @torch.no_grad()
-def prior_hole_rate(codes: torch.Tensor, *, n_prior: int = 2000, seed: int = 0, percentile: float = 5.0) -> float:
-    """Share of prior samples lying in low-density regions of the codes (a fraction in [0, 1]).
+def prior_hole_rate_mixture(means: torch.Tensor, logvars: torch.Tensor, *, n_prior: int = 2000, seed: int = 0,
+                            ratio: float = HOLE_RATIO, batch_size: int = BATCH_SIZE) -> float:
+    """Share of N(0, I) samples z where the aggregate posterior's density is low: q(z) / p(z) < ``ratio``; in [0, 1].
 
-    The density of the codes is a Gaussian kernel density estimate with an isotropic
-    kernel and Scott's bandwidth (:func:`kde_bandwidth`). The threshold is the
-    ``percentile``-th percentile of the codes' own densities, each evaluated
-    leave-one-out (so a code does not count itself); the rate is the share of
-    ``n_prior`` N(0, I) samples (generator seed ``seed + PRIOR_SEED_OFFSET``, so never
-    the noise of codes sampled with the same ``seed``) whose density under the codes is below it.
-    When the codes are themselves N(0, I) samples the rate is ``percentile`` / 100 in
-    expectation (5%); regions of the prior that the codes leave empty push it up.
-    Pass sampled codes for stochastic encoders (aggregate posterior), f(x) otherwise.
+    q is the exact mixture q(z) = 1/N sum_n N(z; mu_n, diag(exp(logvar_n))) of a stochastic
+    encoder's posteriors over N images: ``means`` and ``logvars`` are (N, latent_dim), the
+    encoder means and log-variances. p is the prior N(0, I); its ``n_prior`` samples come
+    from a generator seeded with ``seed + PRIOR_SEED_OFFSET``. The log densities are float64,
+    ``batch_size`` prior samples x N components at a time, from two matmuls.
+
+    0 when q = p (a posterior equal to the prior for every x); near 1 when q is much wider
+    or narrower than the prior, shifted from it, or a mixture of spikes that leaves the
+    space between them empty. With the default ``ratio`` (:data:`HOLE_RATIO`, 0.1) a hole
+    is where q puts less than a tenth of the prior's density, i.e. where decoding prior
+    samples asks the decoder about codes it rarely saw in training.
     """
-    check_codes(codes, "prior hole rate", min_rows=3)
-    if not 0.0 < percentile < 100.0:
-        raise VaelibError(f"percentile must be in (0, 100), got {percentile!r}")
-    if n_prior < 1:
-        raise VaelibError(f"n_prior must be >= 1, got {n_prior}")
-    codes_f = codes.float()
-    h = kde_bandwidth(codes_f)
-    if h == 0.0:
-        raise VaelibError("prior hole rate: all codes are identical, their density is not defined")
-    gen = torch.Generator().manual_seed(seed + PRIOR_SEED_OFFSET)
-    prior = torch.randn((n_prior, codes.shape[1]), generator=gen).to(codes_f.device)
-    own = _kde_log_density(codes_f, codes_f, h, leave_one_out=True)
-    threshold = torch.quantile(own.double(), percentile / 100.0)
-    at_prior = _kde_log_density(prior, codes_f, h, leave_one_out=False)
-    return float((at_prior.double() < threshold).double().mean())
+    what = "prior hole rate"
+    check_codes(means, f"{what} (means)", min_rows=1)
+    check_codes(logvars, f"{what} (log-variances)", min_rows=1)
+    if means.shape != logvars.shape:
+        raise VaelibError(f"{what}: means {tuple(means.shape)} and log-variances {tuple(logvars.shape)} "
+                          "must have the same shape (N, latent_dim)")
+    _check_hole_args(n_prior, ratio)
+    mean, logvar = means.detach().double(), logvars.detach().double().to(means.device)
+    prior = _prior_points(n_prior, mean.shape[1], seed).to(mean.device)
+    log_q = torch.cat([torch.logsumexp(block, dim=1) for _, block in _log_normal_blocks(prior, mean, logvar, batch_size)])
+    return _hole_share(log_q - math.log(mean.shape[0]), prior.cpu(), ratio)
 
 
-__all__ = ["BATCH_SIZE", "PRIOR_SEED_OFFSET", "active_units", "aggregate_divergences", "check_codes",
-           "gaussian_kl_to_prior", "kde_bandwidth", "mi_ceiling", "mutual_information", "participation_ratio", "prior_hole_rate"]
+@torch.no_grad()
+def prior_hole_rate_fitted(codes: torch.Tensor, *, n_prior: int = 2000, seed: int = 0,
+                           ratio: float = HOLE_RATIO) -> float:
+    """Share of N(0, I) samples z where a density fitted to ``codes`` is low: q(z) / p(z) < ``ratio``; in [0, 1].
+
+    For deterministic encoders, whose aggregate posterior is the empirical distribution of
+    the codes f(x) (n, latent_dim): q is the book's ``gmm`` sampler, a
+    :data:`HOLE_GMM_COMPONENTS`-component full-covariance Gaussian mixture fitted by EM
+    (:func:`vaelib.metrics.samplers.fit_sampler`, ``random_state=seed``). The ``n_prior``
+    prior samples and ``ratio`` are as in :func:`prior_hole_rate_mixture`. Needs at least
+    max(2 * HOLE_GMM_COMPONENTS, latent_dim + 1) codes (VaelibError).
+    """
+    min_rows = max(2 * HOLE_GMM_COMPONENTS, codes.shape[1] + 1) if getattr(codes, "ndim", 0) == 2 else 2
+    check_codes(codes, "prior hole rate", min_rows=min_rows)
+    _check_hole_args(n_prior, ratio)
+    sampler = fit_sampler("gmm", codes.detach().cpu(), seed=seed, n_components=HOLE_GMM_COMPONENTS)
+    prior = _prior_points(n_prior, codes.shape[1], seed)
+    return _hole_share(sampler.log_prob(prior.float()), prior, ratio)
+
+
+@torch.no_grad()
+def prior_hole_rate(model: AutoEncoder, x: torch.Tensor, *, n_prior: int = 2000, seed: int = 0,
+                    ratio: float = HOLE_RATIO, batch_size: int = BATCH_SIZE) -> float:
+    """Share of N(0, I) samples z where q(z) / p(z) < ``ratio``, q the aggregate posterior of ``model`` on ``x``; in [0, 1].
+
+    Encodes ``x`` and dispatches on ``model.stochastic``: the exact mixture of the
+    posteriors q(z|x_n) for a stochastic encoder (:func:`prior_hole_rate_mixture`), a
+    Gaussian mixture fitted to the codes f(x) for a deterministic one
+    (:func:`prior_hole_rate_fitted`). Prior samples from a generator seeded with
+    ``seed + PRIOR_SEED_OFFSET``; ``ratio`` defaults to :data:`HOLE_RATIO` (0.1).
+    """
+    mean, logvar = _encode_all(model, x, batch_size)
+    if logvar is None:
+        return prior_hole_rate_fitted(mean, n_prior=n_prior, seed=seed, ratio=ratio)
+    return prior_hole_rate_mixture(mean, logvar, n_prior=n_prior, seed=seed, ratio=ratio, batch_size=batch_size)
+
+
+__all__ = ["BATCH_SIZE", "HOLE_GMM_COMPONENTS", "HOLE_RATIO", "KL_ACTIVE_THRESHOLD", "PRIOR_SEED_OFFSET",
+           "active_units", "active_units_kl", "aggregate_divergences", "check_codes", "gaussian_kl_to_prior",
+           "mi_ceiling", "mutual_information", "mutual_information_bounds", "participation_ratio", "prior_hole_rate",
+           "prior_hole_rate_fitted", "prior_hole_rate_mixture", "unit_statistics"]

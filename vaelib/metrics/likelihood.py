@@ -1,4 +1,5 @@
-"""Likelihood metrics: reconstruction error, the ELBO, the IWAE bound, and the bound for deterministic codes.
+"""Likelihood metrics: reconstruction error, the ELBO, the IWAE bound, the bound for deterministic codes, and
+the exact log-likelihood by quadrature at latent dimension 1 or 2.
 
 Units: every log-likelihood figure is in nats per image (summed over pixels, averaged
 over images). For the Bernoulli decoder the bounds on log p(x) are negative; higher
@@ -12,7 +13,9 @@ noise as :func:`elbo` for the same ``seed`` and ``batch_size``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -28,6 +31,31 @@ BATCH_SIZE: int = 1000
 
 #: At most this many codes are decoded at once in the IWAE loop (bounds memory: rows x data_dim floats).
 MAX_DECODED_ROWS: int = 8192
+
+#: Grid points per axis of :func:`exact_log_likelihood` at latent dimension 2 (odd, so that z = 0 is a node):
+#: 241 on [-6, 6]^2 is a spacing of 0.05, 58,081 nodes. Measured on 2-D models trained on mnist5k (200 test
+#: images, canonical numerics, one thread): 6-7 s for a VAE, 9-11 s for an AE (whose codes need the grid
+#: enlarged to L = 12 or 24); against a grid 4 times as fine, the mean log p(x) moved by 1e-6 (VAE, 5 epochs)
+#: and 1e-4 nats (VAE, 30 epochs), single images by at most 5e-4 and 0.014 nats.
+QUADRATURE_POINTS: int = 241
+
+#: Grid points of :func:`exact_log_likelihood` at latent dimension 1 (spacing 0.003 on [-6, 6]); a 1-D grid is
+#: cheap (0.3 s for 200 images) and this one is within 3e-6 nats of a grid 4 times as fine on every image.
+QUADRATURE_POINTS_1D: int = 4001
+
+#: The grid is enlarged until the outermost ring of nodes carries less than this share of every image's integral.
+QUADRATURE_BORDER_SHARE: float = 1e-8
+
+#: Nodes of an enlarged grid are skipped when, by the bound p(x|z) <= max_z p(x|z), together they could carry at
+#: most this share of any image's integral (this rules out far nodes where the prior alone is negligible).
+QUADRATURE_SKIP_SHARE: float = 1e-12
+
+#: Bytes of working memory a chunk of grid nodes may use in :func:`exact_log_likelihood` (about).
+QUADRATURE_CHUNK_BYTES: int = 128 * 2 ** 20
+
+#: Test images (the first ones) over which :func:`vaelib.metrics.evaluate` reports the exact log-likelihood at
+#: latent dimension <= 2: about 10 s per model here (500 images took 16-21 s for an AE).
+EXACT_LL_IMAGES: int = 200
 
 
 def _device(model: AutoEncoder) -> torch.device:
@@ -234,5 +262,204 @@ def deterministic_bound(
     }
 
 
-__all__ = ["BATCH_SIZE", "DEFAULT_SCALES", "MAX_DECODED_ROWS", "deterministic_bound", "elbo", "iwae_bound",
+class _Quadrature(NamedTuple):
+    fine: torch.Tensor        # (n,) float64: log p(x) on the grid of spacing h (nats)
+    coarse: torch.Tensor      # (n,) float64: the same on every second node (spacing 2h)
+    half_width: float         # L of the final grid [-L, L]^d
+    points: int               # nodes per axis of the final grid
+    spacing: float            # h
+    border_share: float       # max over images of the outermost ring's share of the integral
+
+
+def _grid_ring(d: int, inner: int, outer: int, device: torch.device) -> torch.Tensor:
+    """Integer node indices k (G, d) with inner < max_j |k_j| <= outer (inner = -1: the whole square)."""
+    k1 = torch.arange(-outer, outer + 1, device=device, dtype=torch.int32)
+    k = k1[:, None] if d == 1 else torch.cartesian_prod(k1, k1)
+    return k[k.abs().amax(dim=1) > inner]
+
+
+@torch.no_grad()
+def _quadrature(
+    model: AutoEncoder, x: torch.Tensor, points: int | None, half_width: float, max_half_width: float,
+    batch_size: int,
+) -> _Quadrature:
+    """The one worker behind :func:`exact_log_likelihood` and :func:`exact_log_likelihood_per_image`."""
+    x = _check_x(model, x)
+    _check_batch_size(batch_size)
+    d = model.latent_dim
+    if d not in (1, 2):
+        raise VaelibError(f"exact log-likelihood by quadrature needs latent dimension 1 or 2, got latent dimension {d}")
+    if points is None:
+        points = QUADRATURE_POINTS if d == 2 else QUADRATURE_POINTS_1D
+    if isinstance(points, bool) or not isinstance(points, int) or points < 3 or points % 2 == 0:
+        raise VaelibError(f"points must be an odd integer >= 3 (so that z = 0 is a node), got {points!r}")
+    for name, value in (("half_width", half_width), ("max_half_width", max_half_width)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
+            raise VaelibError(f"{name} must be a positive finite number, got {value!r}")
+    if max_half_width < half_width:
+        raise VaelibError(f"max_half_width ({max_half_width}) must be >= half_width ({half_width})")
+
+    n, dim = x.shape
+    device = x.device
+    dtype = next(model.parameters()).dtype
+    x64 = x.to(torch.float64)
+    bernoulli = model.likelihood == "bernoulli"
+    if bernoulli:
+        # -BCE(l, x) = x.l - sum softplus(l) <= sum x log x + (1 - x) log(1 - x) for x in [0, 1]
+        in_unit = bool(((x64 >= 0) & (x64 <= 1)).all())
+        log_px_max = ((torch.xlogy(x64, x64) + torch.xlogy(1 - x64, 1 - x64)).sum(dim=1) if in_unit
+                      else torch.full((n,), math.inf, dtype=torch.float64, device=device))
+    else:
+        var = model.sigma_x ** 2
+        gauss_const = -0.5 * dim * math.log(2 * math.pi * var)
+        x_sq = x64.pow(2).sum(dim=1)
+        log_px_max = torch.full((n,), gauss_const, dtype=torch.float64, device=device)
+
+    m = (points - 1) // 2
+    h = half_width / m
+    # unweighted running sums (log domain) of p(x|z_k) p(z_k) over all nodes and over the even nodes
+    lse = torch.full((n,), -math.inf, dtype=torch.float64, device=device)
+    lse_coarse = lse.clone()
+    share = torch.zeros(n, dtype=torch.float64, device=device)   # each image's last border share
+    active = torch.arange(n, device=device)                      # images whose grid is still growing
+    inner, outer = -1, m
+    while True:
+        k = _grid_ring(d, inner, outer, device)
+        z = (k.to(torch.float64) * h).to(dtype)          # the codes the decoder sees
+        log_prior = -0.5 * z.to(torch.float64).pow(2).sum(dim=1) - 0.5 * d * math.log(2 * math.pi)
+        if inner >= 0:
+            # skip the far nodes that together could carry at most QUADRATURE_SKIP_SHARE of any active image's sum
+            order = torch.argsort(log_prior)
+            room = math.log(QUADRATURE_SKIP_SHARE) + float((lse[active] - log_px_max[active]).min())
+            keep = order[int((torch.logcumsumexp(log_prior[order], dim=0) <= room).sum()):]
+            k, z, log_prior = k[keep], z[keep], log_prior[keep]
+        is_coarse = (k % 2 == 0).all(dim=1)
+        is_border = k.abs().amax(dim=1) == outer
+        xa, la, lca = x64[active], lse[active], lse_coarse[active]
+        lba = torch.full_like(la, -math.inf)
+        nb = min(xa.shape[0], batch_size)
+        chunk = max(1, QUADRATURE_CHUNK_BYTES // (32 * dim + 24 * nb))
+        for c in range(0, k.shape[0], chunk):
+            out = model.decoder_output(z[c:c + chunk]).to(torch.float64)     # (g, dim): logits or means
+            if bernoulli:
+                per_node = log_prior[c:c + chunk] - torch.nn.functional.softplus(out).sum(dim=1)
+            else:
+                per_node = log_prior[c:c + chunk] - 0.5 * out.pow(2).sum(dim=1) / var + gauss_const
+            coarse_c, border_c = is_coarse[c:c + chunk], is_border[c:c + chunk]
+            for i in range(0, xa.shape[0], nb):
+                sl = slice(i, i + nb)
+                if bernoulli:
+                    lp = xa[sl] @ out.T + per_node                             # (b, g): log p(x|z) + log p(z)
+                else:
+                    lp = (xa[sl] @ out.T - 0.5 * x_sq[active[sl], None]) / var + per_node
+                la[sl] = torch.logaddexp(la[sl], torch.logsumexp(lp, dim=1))
+                lca[sl] = torch.logaddexp(lca[sl], torch.logsumexp(lp[:, coarse_c], dim=1))
+                lba[sl] = torch.logaddexp(lba[sl], torch.logsumexp(lp[:, border_c], dim=1))
+        lse[active], lse_coarse[active] = la, lca
+        share[active] = torch.exp(lba - la)
+        heavy = share[active] >= QUADRATURE_BORDER_SHARE
+        if not bool(heavy.any()) or 2 * outer * h > max_half_width * (1 + 1e-9):
+            break
+        active = active[heavy]
+        inner, outer = outer, 2 * outer
+    if not bool(torch.isfinite(lse).all()):
+        raise VaelibError("exact log-likelihood: log p(x|z) came out NaN or infinite on the grid: the decoder's "
+                          "outputs are not finite")
+    border_share = float(share.max())
+    if not border_share < QUADRATURE_BORDER_SHARE:
+        warnings.warn(
+            f"exact log-likelihood: the border of the largest grid [-{outer * h:g}, {outer * h:g}]^{d} still "
+            f"carries {border_share:.2g} of an image's integral (> {QUADRATURE_BORDER_SHARE:g}); the value may miss "
+            "mass further out: raise max_half_width", RuntimeWarning, stacklevel=3)
+    return _Quadrature(lse + d * math.log(h), lse_coarse + d * math.log(2 * h), outer * h, 2 * outer + 1, h,
+                       border_share)
+
+
+@torch.no_grad()
+def exact_log_likelihood_per_image(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    *,
+    points: int | None = None,
+    half_width: float = 6.0,
+    max_half_width: float = 48.0,
+    batch_size: int = BATCH_SIZE,
+) -> torch.Tensor:
+    """log p(x) of each image by quadrature over the latent space, for latent dimension 1 or 2 (nats).
+
+    Returns an (n,) float64 tensor. See :func:`exact_log_likelihood` for the method and the
+    arguments; this is the same computation without the summary.
+    """
+    return _quadrature(model, x, points, half_width, max_half_width, batch_size).fine
+
+
+@torch.no_grad()
+def exact_log_likelihood(
+    model: AutoEncoder,
+    x: torch.Tensor,
+    *,
+    points: int | None = None,
+    half_width: float = 6.0,
+    max_half_width: float = 48.0,
+    batch_size: int = BATCH_SIZE,
+) -> dict[str, float]:
+    """log p(x) = log integral of p(x|z) N(z; 0, I) dz by quadrature, for latent dimension 1 or 2 (nats/image).
+
+    Uses only the decoder and the prior, not the encoder, so it is the same quantity for
+    every design, deterministic encoders included; the ELBO, the IWAE bound and
+    :func:`deterministic_bound` are lower bounds on it. Raises VaelibError for any other
+    latent dimension.
+
+    Method: the nodes z_k = k h of a uniform grid on [-L, L]^d, ``points`` per axis (odd,
+    so that z = 0 is a node; default :data:`QUADRATURE_POINTS` = 241 at d = 2,
+    :data:`QUADRATURE_POINTS_1D` = 4001 at d = 1), L = ``half_width``, h = 2L / (points - 1).
+    Per image, log p(x) = logsumexp_k [log p(x|z_k) + log N(z_k; 0, I)] + d log h (the
+    trapezoid rule: its halved end weights are left out, which is immaterial since the
+    border carries < 1e-8). The decoder runs once per node for all images: for a Bernoulli
+    decoder log p(x|z) = x . l(z) - sum_i softplus(l_i(z)) (one matrix product per chunk
+    of nodes), for a Gaussian one the expanded square; sums are in float64.
+
+    Error control:
+
+    * Truncation: while the outermost ring of nodes carries >= :data:`QUADRATURE_BORDER_SHARE`
+      (1e-8) of an image's integral, that image's L is doubled with the SAME spacing h
+      (only the new ring of nodes is computed, and only for those images), up to
+      ``max_half_width``. Far nodes of a new ring are skipped when,
+      by p(x|z) <= max_z p(x|z) (exp(-entropy of x) for a Bernoulli decoder), together they
+      could carry at most 1e-12 of any image's integral. If the border is still too heavy at
+      ``max_half_width`` the value is returned with a RuntimeWarning and ``border_share``
+      says how heavy. (A second mode wholly outside the grid with a light border cannot
+      be seen; for a Bernoulli decoder the mass outside [-L, L]^d is at most the prior's.)
+    * Discretisation: each image's log p(x) is also computed on the grid of every second
+      node (spacing 2h); ``error_nats`` = the mean over images of |fine - coarse|, which
+      bounds the error of the mean ``log_likelihood`` without counting on errors of
+      opposite sign to cancel, and ``max_error_nats`` = the largest |fine - coarse| (the
+      worst single image). The trapezoid rule's error falls like exp(-c / h^2) for a
+      smooth integrand and like h^2 across the kinks of a ReLU decoder, so the error at h
+      is about a third of the error at 2h or much less: both figures are conservative.
+      (2-D VAEs on mnist5k, defaults, 200 images: after 5 epochs error_nats 2e-4 while a
+      grid 4 times as fine moved the mean by 1e-6 and images by 4e-5 on average; after 30
+      epochs error_nats 4e-3 against 1e-4 and 4e-4.)
+
+    Returns ``{"log_likelihood": mean over images of log p(x) (nats/image), "error_nats"
+    and "max_error_nats": the estimates above (nats), "half_width": the largest L used,
+    "points": nodes per axis of that grid, "spacing": h, "border_share": max over images of
+    the final border's share of the integral (fraction)}``.
+    """
+    q = _quadrature(model, x, points, half_width, max_half_width, batch_size)
+    gap = (q.fine - q.coarse).abs()
+    return {
+        "log_likelihood": float(q.fine.mean()),
+        "error_nats": float(gap.mean()),
+        "max_error_nats": float(gap.max()),
+        "half_width": float(q.half_width),
+        "points": float(q.points),
+        "spacing": float(q.spacing),
+        "border_share": q.border_share,
+    }
+
+
+__all__ = ["BATCH_SIZE", "DEFAULT_SCALES", "EXACT_LL_IMAGES", "MAX_DECODED_ROWS", "QUADRATURE_BORDER_SHARE",
+           "QUADRATURE_CHUNK_BYTES", "QUADRATURE_POINTS", "QUADRATURE_POINTS_1D", "QUADRATURE_SKIP_SHARE",
+           "deterministic_bound", "elbo", "exact_log_likelihood", "exact_log_likelihood_per_image", "iwae_bound",
            "log_importance_weights", "reconstruction_errors"]

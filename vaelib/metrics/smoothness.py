@@ -2,6 +2,9 @@
 
 A noisy encoder trains the decoder on a neighbourhood of every code, which should make
 it smoother around the codes than a plain autoencoder's decoder (claim 5 of the book).
+Smoothness is compared per unit of each design's own code spread
+(:func:`decoder_jacobian_norm_scaled`), since codes can be rescaled freely; the
+interpolation path ratio is scale-free by construction.
 """
 from __future__ import annotations
 
@@ -42,20 +45,52 @@ def decoder_jacobian_norm(model: AutoEncoder, codes: torch.Tensor, *, n: int | N
     """Mean Frobenius norm of the decoder's Jacobian d decode(z) / dz over ``codes``.
 
     Units: decoded mean (pixel probability for a Bernoulli decoder) per unit of z,
-    summed in quadrature over pixels and latent dims. Uses at most ``n`` codes, a
+    summed in quadrature over pixels and latent dims. It depends on the codes' scale (see
+    :func:`decoder_jacobian_norm_scaled` for the scale-free version). Uses at most ``n`` codes, a
     seeded random subset (``None``: all). Pass the codes at which smoothness matters,
     e.g. the encoder means of the test split.
     """
     check_codes(codes, "decoder Jacobian norm", min_rows=1, latent_dim=model.latent_dim)
-    if n is not None and n < 1:
-        raise VaelibError(f"n must be >= 1, got {n}")
-    z = codes
-    if n is not None and z.shape[0] > n:
-        gen = torch.Generator().manual_seed(seed)
-        z = z[torch.randperm(z.shape[0], generator=gen)[:n].to(z.device)]
-    z = z.to(next(model.parameters()).device, torch.float32)
+    z = _subset(codes, n, seed).to(next(model.parameters()).device, torch.float32)
     jac = decoder_jacobians(model, z)
     return float(jac.pow(2).sum(dim=(1, 2)).sqrt().mean())
+
+
+def code_covariance_sqrt(codes: torch.Tensor) -> torch.Tensor:
+    """Symmetric square root of the (n-1)-normalised covariance of ``codes`` (n, d); (d, d) float32, latent units."""
+    check_codes(codes, "code covariance", min_rows=2)
+    c = codes.detach().double()
+    c = c - c.mean(dim=0)
+    w, v = torch.linalg.eigh(c.T @ c / (c.shape[0] - 1))
+    return ((v * w.clamp(min=0).sqrt()) @ v.T).float()
+
+
+def decoder_jacobian_norm_scaled(model: AutoEncoder, codes: torch.Tensor, *, n: int | None = JACOBIAN_CODES,
+                                 seed: int = 0) -> float:
+    """Mean Frobenius norm of J(z) S^1/2, with S the covariance of ``codes``: the Jacobian per unit of the codes' spread.
+
+    Units: decoded mean (pixel probability for a Bernoulli decoder) per standard deviation
+    of the codes. :func:`decoder_jacobian_norm` is per unit of z, so rescaling the codes by a
+    (z -> a z, decoder -> decoder(. / a)) divides it by a: a design whose codes spread 3x
+    wider looks 3x smoother without being so. This one is unchanged by any rescaling or
+    other invertible linear map of the codes (||J S^1/2||_F^2 = tr(J S J^T)). S is estimated
+    from all of ``codes``; the Jacobian at a seeded subset of at most ``n`` of them.
+    """
+    check_codes(codes, "decoder Jacobian norm", min_rows=2, latent_dim=model.latent_dim)
+    root = code_covariance_sqrt(codes)
+    z = _subset(codes, n, seed).to(next(model.parameters()).device, torch.float32)
+    jac = decoder_jacobians(model, z) @ root.to(z.device)
+    return float(jac.pow(2).sum(dim=(1, 2)).sqrt().mean())
+
+
+def _subset(codes: torch.Tensor, n: int | None, seed: int) -> torch.Tensor:
+    """At most ``n`` rows of ``codes`` (a seeded random subset; ``None``: all)."""
+    if n is not None and n < 1:
+        raise VaelibError(f"n must be >= 1, got {n}")
+    if n is not None and codes.shape[0] > n:
+        gen = torch.Generator().manual_seed(seed)
+        return codes[torch.randperm(codes.shape[0], generator=gen)[:n].to(codes.device)]
+    return codes
 
 
 @torch.no_grad()
@@ -101,4 +136,5 @@ def interpolation_path_length(model: AutoEncoder, x_a: torch.Tensor, x_b: torch.
     return float((path[ok] / chord[ok]).mean())
 
 
-__all__ = ["JACOBIAN_CODES", "decoder_jacobian_norm", "decoder_jacobians", "interpolation_path_length"]
+__all__ = ["JACOBIAN_CODES", "code_covariance_sqrt", "decoder_jacobian_norm", "decoder_jacobian_norm_scaled",
+           "decoder_jacobians", "interpolation_path_length"]
