@@ -39,9 +39,8 @@ def ae(digits):
     return _train(digits, "ae", 3)
 
 
-@pytest.fixture(scope="module")
-def prior_model(digits):
-    """A VAE whose encoder ignores x: q(z|x) = N(0, I) for every x (head weights and biases zeroed)."""
+def _zero_head_vae(digits):
+    """A VAE whose encoder head is zeroed: q(z|x) = N(0, I) for every x."""
     torch.manual_seed(0)
     config = TrainConfig(design="vae", dataset="digits", latent_dim=LATENT, hidden_dims=HIDDEN)
     model = build_model(config, digits.dim, digits.image_shape).eval()
@@ -52,14 +51,16 @@ def prior_model(digits):
 
 
 @pytest.fixture(scope="module")
+def prior_model(digits):
+    """A VAE whose encoder ignores x: q(z|x) = N(0, I) for every x (head weights and biases zeroed)."""
+    return _zero_head_vae(digits)
+
+
+@pytest.fixture(scope="module")
 def one_dim_model(digits):
     """A VAE whose encoder mean varies only in dim 0; every other dim has q(z_d|x) = N(0, 1)."""
-    torch.manual_seed(0)
-    config = TrainConfig(design="vae", dataset="digits", latent_dim=LATENT, hidden_dims=HIDDEN)
-    model = build_model(config, digits.dim, digits.image_shape).eval()
+    model = _zero_head_vae(digits)
     with torch.no_grad():
-        model.to_code.weight.zero_()
-        model.to_code.bias.zero_()
         model.to_code.weight[0] = torch.randn(model.to_code.in_features, generator=torch.Generator().manual_seed(1))
     return model
 
