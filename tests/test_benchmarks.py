@@ -59,3 +59,33 @@ def test_numerics_variants_run_in_their_own_processes_under_the_numerics_they_na
     throughput.report_numerics(runs)
     out = capsys.readouterr().out
     assert "canonical" in out and "1.000x native" in out
+
+
+@pytest.fixture(scope="module")
+def book_time():
+    spec = importlib.util.spec_from_file_location("book_time", ROOT / "benchmarks" / "book_time.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _figures(book_time, total: float, trained: int) -> dict:
+    share = total / len(book_time.NOTEBOOKS)
+    return {"seconds": {nb.name: share for nb in book_time.NOTEBOOKS}, "total": total, "trained": trained,
+            "loaded": 2 * trained, "train_seconds": total * 0.9}
+
+
+def test_book_time_reports_the_targets_ratios(book_time, capsys):
+    names = list(book_time.configurations(2))
+    assert names == ["3 seeds, 1 worker", "5 seeds, 1 worker", "5 seeds, 2 workers"]
+    assert book_time.configurations(2)[names[2]] == {"seeds": [0, 1, 2, 3, 4], "workers": 2}
+    book_time.report({names[0]: _figures(book_time, 1000, 60), names[1]: _figures(book_time, 1600, 90),
+                      names[2]: _figures(book_time, 900, 90)})
+    out = capsys.readouterr().out
+    assert "5 seeds in parallel / 3 seeds sequentially: 0.90x (target <= 0.8x: NOT met)" in out
+    assert "5 seeds: parallel / sequential: 0.56x" in out
+    assert "all notebooks: 15.0 min (target <= 5 min: NOT met)" in out
+    book_time.report({names[0]: _figures(book_time, 1000, 60), names[2]: _figures(book_time, 280, 90)})
+    out = capsys.readouterr().out
+    assert "0.28x (target <= 0.8x: met)" in out and "(target <= 5 min: met)" in out
+    assert [n.name for n in book_time.NOTEBOOKS][-1] == book_time.HEAD_TO_HEAD

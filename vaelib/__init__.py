@@ -24,6 +24,7 @@ from .config import DESIGNS, TrainConfig
 from .data import DATASETS, OFFLINE_DATASETS, Dataset, load_dataset
 from .errors import CheckpointError, DataUnavailableError, TrainingDivergedError, UnknownNameError, VaelibError
 from .models import AutoEncoder, Encoding, LossTerms, build_model
+from .parallel import train_many
 from .regularisers import REGULARISERS
 from .training import History, TrainResult, train
 
@@ -31,5 +32,5 @@ __all__ = [
     "__version__", "AutoEncoder", "CheckpointError", "DATASETS", "DESIGNS", "DataUnavailableError", "Dataset",
     "Encoding", "History", "LossTerms", "OFFLINE_DATASETS", "REGULARISERS", "TrainConfig", "TrainResult",
     "TrainingDivergedError", "UnknownNameError", "VaelibError", "build_model", "load_checkpoint", "load_dataset",
-    "load_or_train", "numerics", "save_checkpoint", "train",
+    "load_or_train", "numerics", "save_checkpoint", "train", "train_many",
 ]

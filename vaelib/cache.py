@@ -9,6 +9,9 @@ config trains. The folder is ``$VAELIB_CACHE_DIR`` if set, else a per-user defau
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
 from pathlib import Path
 
 import torch
@@ -21,6 +24,40 @@ from .training import TrainResult, train
 
 #: Raise when training code changes in a way that changes results for the same config.
 CACHE_VERSION = 2
+
+#: When this environment variable names a file, every :func:`load_or_train` appends one JSON line to it:
+#: ``{"event": "trained" | "loaded", "design": ..., "latent_dim": ..., "seconds": ..., "pid": ...}``.
+#: The book build sets it and prints how many models were trained and how many loaded.
+TRAIN_LOG_ENV = "VAELIB_TRAIN_LOG"
+
+
+def log_event(event: str, config: TrainConfig, seconds: float) -> None:
+    """Append one line for ``config`` to the file named by ``$VAELIB_TRAIN_LOG`` (nothing when it is unset).
+
+    One ``write`` of one short line in append mode, so lines from parallel workers do not interleave.
+    """
+    target = os.environ.get(TRAIN_LOG_ENV)
+    if not target:
+        return
+    line = json.dumps({"event": event, "design": config.design, "dataset": config.dataset,
+                       "latent_dim": config.latent_dim, "seed": config.seed, "seconds": round(seconds, 3),
+                       "pid": os.getpid()}) + "\n"
+    with open(target, "a") as f:
+        f.write(line)
+
+
+def summarise_log(path: str | Path) -> dict[str, float]:
+    """Counts of a train log: ``{"trained": n, "loaded": n, "train_seconds": s}`` (zeros for a missing file)."""
+    counts = {"trained": 0, "loaded": 0, "train_seconds": 0.0}
+    path = Path(path)
+    if not path.exists():
+        return counts
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        counts[entry["event"]] += 1
+        if entry["event"] == "trained":
+            counts["train_seconds"] += entry["seconds"]
+    return counts
 
 
 def cache_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path:
@@ -46,14 +83,17 @@ def load_or_train(
     raises CheckpointError naming the file (delete it or pass ``retrain=True``).
     """
     path = cache_path(config, cache_dir)
+    start = time.perf_counter()
     if path.exists() and not retrain:
         result = load_checkpoint(path, expected_config=config)
         if device is not None:
             result.model.to(device)
+        log_event("loaded", config, time.perf_counter() - start)
         return result
     result = train(config, data, device=device, progress=progress)
     save_checkpoint(result, path)
+    log_event("trained", config, time.perf_counter() - start)
     return result
 
 
-__all__ = ["CACHE_VERSION", "cache_path", "load_or_train"]
+__all__ = ["CACHE_VERSION", "TRAIN_LOG_ENV", "cache_path", "load_or_train", "log_event", "summarise_log"]

@@ -50,21 +50,21 @@ def run_comparison(
     Each record holds ``design``, ``latent_dim``, ``seed`` and every metric of
     :func:`vaelib.metrics.evaluate`. Models and records come from the caches when present.
     """
-    from tqdm.auto import tqdm
-
     from . import metrics
-    from .cache import load_or_train
     from .metrics.likelihood import reconstruction_errors
+    from .parallel import train_many
 
     if not latent_dims or not seeds:
         raise VaelibError("the comparison needs at least one latent dim and one seed")
     data = load_dataset(dataset)
     jobs = [(label, design, extra, d, s) for d in latent_dims for label, design, extra in head_to_head_designs(sigma0)
             for s in seeds]
+    configs = [TrainConfig(design=design, dataset=dataset, latent_dim=dim, epochs=epochs, seed=seed, **extra)
+               for _, design, extra, dim, seed in jobs]
+    # train and evaluate every model not cached yet, one worker process per core; the loop below then reads caches
+    results = train_many(configs, data=data, cache_dir=cache_dir, evaluate={"n_samples": n_samples}, progress=progress)
     records = []
-    for label, design, extra, dim, seed in tqdm(jobs, desc="head to head", disable=not progress):
-        config = TrainConfig(design=design, dataset=dataset, latent_dim=dim, epochs=epochs, seed=seed, **extra)
-        result = load_or_train(config, data=data, progress=False, cache_dir=cache_dir)
+    for (label, _, _, dim, seed), result in zip(jobs, results):
         record = metrics.evaluate_cached(result, data, n_samples=n_samples, cache_dir=cache_dir)
         train_bce = reconstruction_errors(result.model, data.x_train.to(next(result.model.parameters()).device))
         record["gen_gap_nats"] = record["recon_bce_nats"] - train_bce["bce_nats"]

@@ -30,6 +30,7 @@ from .. import numerics
 from ..data import Dataset, check_data, default_cache_dir
 from ..errors import VaelibError, check_choice
 from ..models import AutoEncoder
+from ..config import TrainConfig
 from ..training import TrainResult
 from . import classifier, latent, likelihood, samplers, samples, smoothness  # noqa: F401  (metrics.latent etc.)
 
@@ -275,6 +276,23 @@ def evaluate(
     return _finite(record)
 
 
+def evaluation_cache_path(config: TrainConfig, data: Dataset, *, cache_dir: str | Path | None = None,
+                          **kwargs: Any) -> Path:
+    """Where :func:`evaluate_cached` keeps the record of ``config``'s model on ``data`` with ``kwargs``.
+
+    ``<cache>/metrics/<design>-<hash>.json``; the hash covers :data:`METRICS_VERSION`, the
+    numerics, the model's config, the data set's name and test size, and the arguments of
+    :func:`evaluate` (except ``classifier``).
+    """
+    key_src = json.dumps({"v": METRICS_VERSION, "numerics": numerics.current().cache_tag,
+                          "config": config.to_dict(), "data": data.name, "n_test": int(data.x_test.shape[0]),
+                          "args": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()
+                                   if k != "classifier"}}, sort_keys=True, default=str)
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / "metrics" / f"{config.design}-{key}.json"
+
+
 def evaluate_cached(
     result: TrainResult,
     data: Dataset,
@@ -285,15 +303,10 @@ def evaluate_cached(
     """:func:`evaluate` with its record cached on disk, keyed by the model's config and the arguments.
 
     Lets a notebook be re-executed without recomputing metrics. Timing metrics come from
-    the training history, so a cached record equals a fresh one.
+    the training history, so a cached record equals a fresh one. The file is
+    :func:`evaluation_cache_path`, written atomically.
     """
-    key_src = json.dumps({"v": METRICS_VERSION, "numerics": numerics.current().cache_tag,
-                          "config": result.config.to_dict(), "data": data.name, "n_test": int(data.x_test.shape[0]),
-                          "args": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()
-                                   if k != "classifier"}}, sort_keys=True, default=str)
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = root / "metrics" / f"{result.config.design}-{key}.json"
+    path = evaluation_cache_path(result.config, data, cache_dir=cache_dir, **kwargs)
     if path.exists():
         try:
             return json.loads(path.read_text())
@@ -302,9 +315,13 @@ def evaluate_cached(
     record = evaluate(result, data, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return record
 
 
@@ -356,4 +373,4 @@ def sample_quality_table(record: Mapping[str, float], samplers: Sequence[str] = 
 
 
 __all__ = ["FLOORED_SAMPLE_STATS", "METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS",
-           "encode_means", "encode_samples", "evaluate", "evaluate_cached", "records_table", "sample_quality_table"]
+           "encode_means", "encode_samples", "evaluate", "evaluate_cached", "evaluation_cache_path", "records_table", "sample_quality_table"]

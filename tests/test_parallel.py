@@ -1,0 +1,141 @@
+"""vaelib.train_many: parallel workers train the same bits as sequential training, nothing twice, and stop cleanly."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import vaelib
+from vaelib import TrainConfig, metrics, parallel
+from vaelib.cache import TRAIN_LOG_ENV, cache_path, summarise_log
+from vaelib.errors import VaelibError
+
+
+def _configs(epochs: int = 2) -> list[TrainConfig]:
+    return [TrainConfig(design=d, dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=epochs, seed=s)
+            for d in ("vae", "wae-mmd", "ae") for s in (0, 1)]
+
+
+def _digest(model) -> str:
+    h = hashlib.sha256()
+    for v in model.state_dict().values():
+        h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_parallel_workers_train_the_same_bits_as_sequential_training(private_cache, tmp_path, monkeypatch):
+    log = tmp_path / "train.jsonl"
+    monkeypatch.setenv(TRAIN_LOG_ENV, str(log))
+    configs = _configs()
+    parallel_results = vaelib.train_many(configs, workers=2, progress=False)
+    assert [r.config for r in parallel_results] == configs
+    sequential = [vaelib.train(c, progress=False) for c in configs]
+    assert [_digest(r.model) for r in parallel_results] == [_digest(r.model) for r in sequential]
+    assert [r.history.test["total"] for r in parallel_results] == [r.history.test["total"] for r in sequential]
+    counts = summarise_log(log)
+    assert counts["trained"] == len(configs)
+    pids = {json.loads(line)["pid"] for line in log.read_text().splitlines() if '"trained"' in line}
+    assert os.getpid() not in pids and len(pids) == 2, "the models must have been trained by two worker processes"
+
+
+def test_nothing_is_trained_twice(private_cache, tmp_path, monkeypatch):
+    log = tmp_path / "train.jsonl"
+    monkeypatch.setenv(TRAIN_LOG_ENV, str(log))
+    configs = _configs()[:3]
+    vaelib.train_many(configs + configs[:1], workers=2, progress=False)   # a duplicate is trained once
+    assert summarise_log(log)["trained"] == 3 and summarise_log(log)["loaded"] == 0
+    log.unlink()
+    again = vaelib.train_many(configs, workers=2, progress=False)
+    assert summarise_log(log) == {"trained": 0, "loaded": 3, "train_seconds": 0.0}
+    assert [r.config for r in again] == configs
+
+
+def test_workers_cache_the_evaluations_the_caller_asks_for(private_cache, digits, monkeypatch):
+    configs = _configs()[:2]
+    evaluate = {"n_samples": 200}
+    vaelib.train_many(configs, workers=2, evaluate=evaluate, progress=False)
+    for config in configs:
+        assert metrics.evaluation_cache_path(config, digits, **evaluate).exists()
+    # the caller's evaluate_cached now reads those records: make a fresh evaluation impossible
+    monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
+    record = metrics.evaluate_cached(vaelib.load_or_train(configs[0], data=digits), digits, **evaluate)
+    assert record["recon_bce_nats"] > 0
+
+
+def test_one_worker_trains_in_this_process(private_cache, tmp_path, monkeypatch):
+    log = tmp_path / "train.jsonl"
+    monkeypatch.setenv(TRAIN_LOG_ENV, str(log))
+    vaelib.train_many(_configs()[:2], workers=1, progress=False)
+    pids = {json.loads(line)["pid"] for line in log.read_text().splitlines()}
+    assert pids == {os.getpid()}
+
+
+def test_bad_arguments_say_what_is_wrong(monkeypatch):
+    with pytest.raises(VaelibError, match="workers must be a whole number >= 1, got 0"):
+        vaelib.train_many(_configs()[:1], workers=0)
+    with pytest.raises(VaelibError, match="train_many takes TrainConfigs, got dict"):
+        vaelib.train_many([{"design": "vae"}])
+    monkeypatch.setenv(parallel.WORKERS_ENV, "two")
+    with pytest.raises(VaelibError, match=r"\$VAELIB_WORKERS must be a whole number >= 1, got 'two'"):
+        parallel.default_workers()
+    monkeypatch.setenv(parallel.WORKERS_ENV, "3")
+    assert parallel.default_workers() == 3
+
+
+#: Trains long models on two workers; the test interrupts it like Ctrl-C in a terminal (SIGINT to the group).
+INTERRUPTED = r"""
+import sys
+import vaelib
+configs = [vaelib.TrainConfig(design="vae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=e, seed=s)
+           for s, e in ((0, 2), (1, 2), (2, 400), (3, 400), (4, 400))]
+if __name__ == "__main__":
+    try:
+        vaelib.train_many(configs, workers=2, progress=False)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(130)
+    print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize("target", ["the process group (Ctrl-C in a terminal)", "the parent only (a Jupyter interrupt)"])
+def test_ctrl_c_stops_every_worker_and_leaves_only_complete_checkpoints(private_cache, tmp_path, target):
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED)
+    env = {**os.environ, "VAELIB_CACHE_DIR": str(private_cache)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    models = private_cache / "models"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(models.glob("*.pt"))) < 2:   # the two short models are done
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(1.0)   # the long models are now mid-training
+    if target.startswith("the process group"):
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in out, (proc.returncode, out, err[-2000:])
+    assert list(models.glob("*.tmp")) == [] and list(models.glob(".*")) == []
+    done = sorted(models.glob("*.pt"))
+    assert 2 <= len(done) < 5
+    deadline = time.monotonic() + 10   # multiprocessing's resource tracker exits just after its parent
+    while (left := subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == [], f"processes still running 10 s after the interrupt: {left}"
+    short = [TrainConfig(design="vae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=2, seed=s)
+             for s in (0, 1)]
+    for config in short:
+        path = cache_path(config, private_cache)
+        assert path in done
+        vaelib.load_checkpoint(path, expected_config=config)   # complete and loadable
+    assert not any(Path(p).stat().st_size == 0 for p in done)
