@@ -373,4 +373,5 @@ def sample_quality_table(record: Mapping[str, float], samplers: Sequence[str] = 
 
 
 __all__ = ["FLOORED_SAMPLE_STATS", "METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS",
-           "encode_means", "encode_samples", "evaluate", "evaluate_cached", "evaluation_cache_path", "records_table", "sample_quality_table"]
+           "encode_means", "encode_samples", "evaluate", "evaluate_cached", "evaluation_cache_path", "records_table",
+           "sample_quality_table"]
