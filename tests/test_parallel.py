@@ -139,3 +139,15 @@ def test_ctrl_c_stops_every_worker_and_leaves_only_complete_checkpoints(private_
         assert path in done
         vaelib.load_checkpoint(path, expected_config=config)   # complete and loadable
     assert not any(Path(p).stat().st_size == 0 for p in done)
+
+
+def test_a_callers_own_split_is_trained_here_not_in_workers(private_cache, tmp_path, monkeypatch):
+    """Workers load the split a config names; another split of the same data set must not reach them."""
+    log = tmp_path / "train.jsonl"
+    monkeypatch.setenv(TRAIN_LOG_ENV, str(log))
+    other_split = vaelib.load_dataset("digits", seed=3)
+    results = vaelib.train_many(_configs()[:2], data=other_split, workers=2, progress=False)
+    pids = {json.loads(line)["pid"] for line in log.read_text().splitlines()}
+    assert pids == {os.getpid()}
+    assert [_digest(r.model) for r in results] == [_digest(vaelib.train(c, other_split, progress=False).model)
+                                                    for c in _configs()[:2]]

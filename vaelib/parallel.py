@@ -26,6 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from .cache import cache_path, load_or_train
@@ -33,6 +34,7 @@ from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .errors import VaelibError
+from .training import TrainResult
 
 #: Environment variable that sets the number of worker processes (default: the CPU cores available).
 WORKERS_ENV = "VAELIB_WORKERS"
@@ -61,10 +63,17 @@ def _data_for(config: TrainConfig) -> Dataset:
                         n_points=config.n_points)
 
 
+def _is_default_split(data: Dataset, config: TrainConfig) -> bool:
+    """True when ``data`` holds exactly the images and labels that ``config``'s default split loads."""
+    if data.name != config.dataset:
+        return False
+    default = _data_for(config)
+    return all(torch.equal(a, b) for a, b in ((data.x_train, default.x_train), (data.x_test, default.x_test),
+                                              (data.y_train, default.y_train), (data.y_test, default.y_test)))
+
+
 def _worker_init() -> None:
     """Runs once in each worker: vaelib applies the parent's numerics on import; one thread per worker."""
-    import torch
-
     import vaelib  # noqa: F401  (applies $VAELIB_NUMERICS, inherited from the parent)
 
     torch.set_num_threads(1)
@@ -123,7 +132,7 @@ def train_many(
     workers: int | None = None,
     evaluate: Mapping[str, Any] | None = None,
     progress: bool = True,
-) -> list:
+) -> list[TrainResult]:
     """Train (or load from the cache) every model of ``configs``; return their TrainResults, in order.
 
     Models not in the cache are trained by ``workers`` processes (default
@@ -148,7 +157,8 @@ def train_many(
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise VaelibError(f"workers must be a whole number >= 1, got {workers!r}")
     n_workers = min(workers if workers is not None else default_workers(), len(todo))
-    own_data = data is not None and any(data.name != c.dataset for c in todo)
+    # workers load the split a config names; a caller's own split (other name, seed or images) is trained here
+    own_data = data is not None and any(not _is_default_split(data, c) for c in todo)
     if todo and (n_workers <= 1 or own_data):
         for config in tqdm(todo, desc="training", disable=not progress):
             _train_and_evaluate(config, data if data is not None else _data_for(config), cache_dir, evaluate)
