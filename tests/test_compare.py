@@ -1,9 +1,14 @@
 """The head-to-head: the verdict rule on crafted numbers, and `vaelib compare` end to end on digits."""
+import math
+
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from vaelib.cli import main
-from vaelib.compare import compare_means, lower_is_confirmed, summary_table
+from vaelib.compare import (ALPHA, compare_means, holm, lower_is_confirmed, null_false_positive_rate, summary_table,
+                            verdict_over_dims)
 from vaelib.errors import VaelibError
 
 
@@ -16,7 +21,7 @@ def frame(a_values: dict, b_values: dict, metric="m"):
 A, B = ("A", "m", "A"), ("B", "m", "B")
 
 
-def test_compare_means_standard_error():
+def test_compare_means_is_welchs_t_test():
     c = compare_means([1.0, 2.0, 3.0], [5.0, 5.0, 5.0])
     assert c.difference == -3.0 and c.standard_error == pytest.approx((1.0 / 3) ** 0.5)
     assert c.significant
@@ -27,16 +32,66 @@ def test_compare_means_standard_error():
         compare_means([float("nan")], [1.0])
 
 
+@pytest.mark.parametrize("a, b", [([1.0, 2.5, 2.0, 4.0], [3.0, 3.5, 6.0]), ([10.2, 9.1, 11.7], [8.0, 8.1, 7.9, 8.2, 8.05]),
+                                  ([0.0, 1.0, 0.0, 1.0, 0.5], [0.2, 0.9, 0.4, 0.3, 0.6])])
+def test_welch_p_value_df_and_interval_match_scipy(a, b):
+    c = compare_means(a, b)
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    assert c.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    assert c.df == pytest.approx(ref.df, rel=1e-9)
+    low, high = ref.confidence_interval(0.95)
+    assert (c.ci_low, c.ci_high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+
+
+def test_degenerate_samples():
+    one = compare_means([1.0], [5.0, 5.1])
+    assert math.isnan(one.p_value) and not one.significant
+    assert compare_means([2.0, 2.0], [2.0, 2.0]).p_value == 1.0
+    constant = compare_means([2.0, 2.0], [3.0, 3.0])
+    assert constant.p_value == 0.0 and constant.significant and constant.ci_low == constant.ci_high == -1.0
+
+
+def test_holm_adjusts_step_down_and_stays_monotone():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, float("nan")]) == [1.0, 1.0]
+    assert holm([0.001]) == [0.001]
+
+
 @pytest.mark.parametrize("a, b, verdict", [
     ({2: [1, 1.1, 0.9], 8: [1, 1.1, 0.9]}, {2: [5, 5.1, 4.9], 8: [5, 5.1, 4.9]}, "confirmed"),
     ({2: [9, 9.1, 8.9], 8: [9, 9.1, 8.9]}, {2: [5, 5.1, 4.9], 8: [5, 5.1, 4.9]}, "refuted"),
     ({2: [1, 1.1, 0.9], 8: [9, 9.1, 8.9]}, {2: [5, 5.1, 4.9], 8: [5, 5.1, 4.9]}, "depends on latent dim"),
     ({2: [1, 9, 5], 8: [1, 9, 5]}, {2: [5, 5.1, 4.9], 8: [5, 5.1, 4.9]}, "inconclusive"),
+    ({2: [1, 1.1, 0.9], 8: [1, 9, 5]}, {2: [5, 5.1, 4.9], 8: [5, 5.1, 4.9]}, "confirmed at d=2; inconclusive at d=8"),
+    ({2: [1, 9, 5], 8: [9, 9.1, 8.9]}, {2: [5, 5.1, 4.9], 8: [5, 5.1, 4.9]}, "refuted at d=8; inconclusive at d=2"),
 ])
-def test_verdict_follows_the_two_standard_error_rule(a, b, verdict):
+def test_verdict_follows_welch_and_holm(a, b, verdict):
     text, got = lower_is_confirmed(frame(a, b), A, B)
     assert got == verdict
-    assert "d=2" in text and "d=8" in text and "SE" in text
+    assert "d=2" in text and "d=8" in text and "95% CI" in text and "Holm p" in text
+
+
+def _old_rule_false_positive_rate(n: int, dims: int, trials: int, seed: int) -> float:
+    """The same null claims under the earlier rule: any dim whose difference exceeds two standard errors."""
+    rng = np.random.default_rng(seed)
+    flagged = 0
+    for _ in range(trials):
+        comparisons = [compare_means(rng.normal(size=n), rng.normal(scale=rng.choice([0.5, 1.0, 2.0]), size=n))
+                       for _ in range(dims)]
+        flagged += any(abs(c.difference) > 2 * c.standard_error for c in comparisons)
+    return flagged / trials
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_the_rule_keeps_its_false_positive_rate_on_null_data(n):
+    """Simulated claims with no true difference at any of 3 latent dims: at most ALPHA flag (plus Monte Carlo error)."""
+    trials = 3000
+    ours = null_false_positive_rate(n, 3, trials=trials, seed=n)
+    margin = 3 * math.sqrt(ALPHA * (1 - ALPHA) / trials)
+    assert ours <= ALPHA + margin, f"the rule flags {ours:.3f} of null claims at n = {n}"
+    assert null_false_positive_rate(n, 1, trials=trials, seed=10 + n) <= ALPHA + margin
+    if n == 3:   # the old two-standard-error rule: the test can tell a rule that does not hold its level
+        assert _old_rule_false_positive_rate(n, 3, trials, seed=n) > 0.2
 
 
 def test_summary_table_has_mean_and_std_over_seeds():
@@ -55,7 +110,8 @@ def test_compare_cli_on_digits(tmp_path, capsys):
     assert len(summary) == 5 * 2
     assert ("prior/fid", "mean") in summary.columns and ("prior/fid", "std") in summary.columns
     verdicts = pd.read_csv(out / "verdicts.csv", index_col=0)
-    assert set(verdicts["verdict"]) <= {"confirmed", "refuted", "inconclusive", "depends on latent dim"}
+    assert all(v in {"confirmed", "refuted", "inconclusive", "depends on latent dim"} or " at d=" in v
+               for v in verdicts["verdict"])
     assert {"1", "2a", "5", "8a", "8c"} <= set(verdicts.index.astype(str))
     assert (out / "summary.md").read_text().count("±") > 10
     # the same command gives the same numbers (models and records come from the cache or retrain bit-identically)

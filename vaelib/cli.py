@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "records.csv and verdicts.md to --out.")
     c.add_argument("--dataset", default="mnist5k", help=f"one of {', '.join(DATASETS)} (default mnist5k)")
     c.add_argument("--latent-dims", type=int, nargs="+", default=[2, 8, 32], help="default 2 8 32")
-    c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="default 0 1 2")
+    c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="default 0 1 2 3 4")
     c.add_argument("--epochs", type=int, default=30, help="default 30")
     c.add_argument("--sigma0", type=float, default=0.7, help="mean-only noise scale (default 0.7)")
     c.add_argument("--n-samples", type=int, default=1000, help="decoded samples per sampler (default 1000)")

@@ -31,68 +31,10 @@ def head_to_head_designs(sigma0: float) -> list[tuple[str, str, dict[str, Any]]]
     ]
 
 
-#: The rule every verdict uses: a difference counts when it exceeds this many standard errors.
-N_STANDARD_ERRORS = 2.0
-
-
-def run_comparison(
-    dataset: str = "mnist5k",
-    latent_dims: Sequence[int] = (2, 8, 32),
-    seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 30,
-    sigma0: float = 0.7,
-    n_samples: int = 1000,
-    progress: bool = True,
-    cache_dir: str | None = None,
-) -> list[dict[str, Any]]:
-    """Train/load and evaluate every design x latent dim x seed; return one record per model.
-
-    Each record holds ``design``, ``latent_dim``, ``seed`` and every metric of
-    :func:`vaelib.metrics.evaluate`. Models and records come from the caches when present.
-    """
-    from . import metrics
-    from .metrics.likelihood import reconstruction_errors
-    from .parallel import train_many
-
-    if not latent_dims or not seeds:
-        raise VaelibError("the comparison needs at least one latent dim and one seed")
-    data = load_dataset(dataset)
-    jobs = [(label, design, extra, d, s) for d in latent_dims for label, design, extra in head_to_head_designs(sigma0)
-            for s in seeds]
-    configs = [TrainConfig(design=design, dataset=dataset, latent_dim=dim, epochs=epochs, seed=seed, **extra)
-               for _, design, extra, dim, seed in jobs]
-    # train and evaluate every model not cached yet, one worker process per core; the loop below then reads caches
-    results = train_many(configs, data=data, cache_dir=cache_dir, evaluate={"n_samples": n_samples}, progress=progress)
-    records = []
-    for (label, _, _, dim, seed), result in zip(jobs, results):
-        record = metrics.evaluate_cached(result, data, n_samples=n_samples, cache_dir=cache_dir)
-        train_bce = reconstruction_errors(result.model, data.x_train.to(next(result.model.parameters()).device))
-        record["gen_gap_nats"] = record["recon_bce_nats"] - train_bce["bce_nats"]
-        records.append({"design": label, "latent_dim": dim, "seed": seed, **record})
-    for dim in latent_dims:
-        for seed in seeds:
-            records.append({"design": "noise-only", "latent_dim": dim, "seed": seed,
-                            "mi_nats": noise_only_mutual_information(dataset, dim, seed, data=data)})
-    return records
-
-
-def noise_only_mutual_information(dataset: str, latent_dim: int, seed: int, data=None) -> float:
-    """I_q(x; z) in nats, measured like every other design's, for the thread's "noise-only" encoder z = eps.
-
-    The model is a VAE whose head is zeroed, so q(z|x) = N(0, I) for every x.
-    """
-    import torch
-
-    from .metrics.latent import mutual_information
-    from .models import build_model
-
-    data = data if data is not None else load_dataset(dataset)
-    torch.manual_seed(seed)
-    model = build_model(TrainConfig(design="vae", dataset=dataset, latent_dim=latent_dim), data.dim, data.image_shape)
-    with torch.no_grad():
-        model.to_code.weight.zero_()
-        model.to_code.bias.zero_()
-    return mutual_information(model.eval(), data.x_train, seed=seed)
+#: The family-wise error rate of every verdict: a claim tested at several latent dims is wrongly
+#: declared anything but inconclusive with probability at most ALPHA when nothing differs
+#: (Welch's t-test per dim, Holm's correction across the dims; measured in tests/test_compare.py).
+ALPHA = 0.05
 
 
 def summary_table(records: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -115,33 +57,43 @@ def format_mean_std(table: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Comparison:
-    """The outcome of comparing a metric between two groups of runs."""
+    """The outcome of comparing a metric between two groups of runs (Welch's t-test, unequal variances)."""
 
     mean_a: float
     mean_b: float
     difference: float      # mean_a - mean_b
-    standard_error: float  # of the difference
+    standard_error: float  # of the difference: sqrt(var_a / n_a + var_b / n_b)
     n_a: int
     n_b: int
+    df: float              # Welch-Satterthwaite degrees of freedom (NaN when a side has one run)
+    p_value: float         # two-sided (NaN when a side has one run)
+    ci_low: float          # 95 % confidence interval of the difference
+    ci_high: float
 
     @property
     def significant(self) -> bool:
-        """True when |difference| > N_STANDARD_ERRORS standard errors (and the SE is finite)."""
-        return abs(self.difference) > N_STANDARD_ERRORS * self.standard_error
+        """True when the two-sided p-value is below :data:`ALPHA` (one comparison; claims over dims use Holm)."""
+        return self.p_value < ALPHA
 
-    def describe(self, name_a: str, name_b: str, digits: int = 2) -> str:
-        """``name_a m_a vs name_b m_b (difference d ± se, n = ...)`` as text."""
+    def describe(self, name_a: str, name_b: str, digits: int = 2, p_adjusted: float | None = None) -> str:
+        """``name_a m_a vs name_b m_b (difference d, 95 % CI [lo, hi], p = ...; n = ...)`` as text."""
+        p = f"p = {self.p_value:.2g}" + (f", Holm p = {p_adjusted:.2g}" if p_adjusted is not None else "")
         return (f"{name_a} {self.mean_a:.{digits}f} vs {name_b} {self.mean_b:.{digits}f} "
-                f"(difference {self.difference:+.{digits}f} ± {self.standard_error:.{digits}f} SE; "
-                f"n = {self.n_a}, {self.n_b})")
+                f"(difference {self.difference:+.{digits}f}, 95% CI [{self.ci_low:+.{digits}f}, "
+                f"{self.ci_high:+.{digits}f}], {p}; n = {self.n_a}, {self.n_b})")
 
 
 def compare_means(a: Sequence[float], b: Sequence[float]) -> Comparison:
-    """Compare two samples of a metric (e.g. over seeds): means, difference and its standard error.
+    """Welch's t-test of two samples of a metric (e.g. over seeds): means, difference, 95 % CI, p-value.
 
-    The standard error is sqrt(var_a / n_a + var_b / n_b) with sample variances; with a
-    single run on a side its variance counts as 0. Raises VaelibError on empty input or NaN.
+    The standard error is sqrt(var_a / n_a + var_b / n_b) with sample variances, the degrees of
+    freedom Welch-Satterthwaite's, the p-value two-sided. A side with one run has no variance
+    estimate: then df, p and the interval are NaN and the difference is never significant.
+    When both sides are constant the standard error is 0: p is 1 for equal means, 0 otherwise.
+    Raises VaelibError on empty input or NaN.
     """
+    from scipy import stats
+
     a, b = [float(v) for v in a], [float(v) for v in b]
     if not a or not b:
         raise VaelibError("compare_means needs at least one value on each side")
@@ -153,22 +105,100 @@ def compare_means(a: Sequence[float], b: Sequence[float]) -> Comparison:
         return m, (sum((x - m) ** 2 for x in v) / (len(v) - 1) if len(v) > 1 else 0.0)
 
     (ma, va), (mb, vb) = mean_var(a), mean_var(b)
-    return Comparison(ma, mb, ma - mb, math.sqrt(va / len(a) + vb / len(b)), len(a), len(b))
+    na, nb = len(a), len(b)
+    diff = ma - mb
+    se = math.sqrt(va / na + vb / nb)
+    if na < 2 or nb < 2:
+        df = p = lo = hi = math.nan
+    elif se == 0.0:
+        df, p, lo, hi = math.nan, (1.0 if diff == 0.0 else 0.0), diff, diff
+    else:
+        wa, wb = va / na, vb / nb
+        df = (wa + wb) ** 2 / (wa ** 2 / (na - 1) + wb ** 2 / (nb - 1))
+        p = float(2.0 * stats.t.sf(abs(diff) / se, df))
+        half = float(stats.t.ppf(0.975, df)) * se
+        lo, hi = diff - half, diff + half
+    return Comparison(ma, mb, diff, se, na, nb, df, p, lo, hi)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given (NaN counts as 1); each in [0, 1].
+
+    Rejecting where the adjusted p-value is below alpha keeps the family-wise error rate of
+    the whole family at alpha, whatever the dependence between the tests.
+    """
+    p = [1.0 if math.isnan(v) else float(v) for v in p_values]
+    m = len(p)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda k: p[k])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def verdict_over_dims(comparisons: Sequence[Comparison], dims: Sequence[int]) -> tuple[list[str], list[float], str]:
+    """The book's rule for a claim "a is lower than b" tested at several latent dims.
+
+    Returns (outcome per dim, Holm-adjusted p-value per dim, verdict). A dim's outcome is
+    'lower' or 'higher' when its Holm-adjusted p-value is below :data:`ALPHA`, else 'same'.
+    Verdict: 'confirmed' (lower at every dim), 'refuted' (higher at every dim), 'depends on
+    latent dim' (significantly lower at some dims and higher at others), 'inconclusive'
+    (no dim differs), or, when only some dims differ and all in one direction,
+    'confirmed at d=..., inconclusive at d=...' (likewise 'refuted at ...').
+    """
+    adjusted = holm([c.p_value for c in comparisons])
+    outcomes = ["same" if not q < ALPHA else "lower" if c.difference < 0 else "higher"
+                for c, q in zip(comparisons, adjusted)]
+    where = {o: ", ".join(str(d) for d, x in zip(dims, outcomes) if x == o) for o in ("lower", "higher", "same")}
+    if all(o == "lower" for o in outcomes):
+        verdict = "confirmed"
+    elif all(o == "higher" for o in outcomes):
+        verdict = "refuted"
+    elif all(o == "same" for o in outcomes):
+        verdict = "inconclusive"
+    elif "lower" in outcomes and "higher" in outcomes:
+        verdict = "depends on latent dim"
+    elif "lower" in outcomes:
+        verdict = f"confirmed at d={where['lower']}; inconclusive at d={where['same']}"
+    else:
+        verdict = f"refuted at d={where['higher']}; inconclusive at d={where['same']}"
+    return outcomes, adjusted, verdict
 
 
 @dataclass(frozen=True)
 class Claim:
     """A claim to test: its text, what the literature expects, and how to test it on the records.
 
-    ``test(frame)`` returns (measured text, verdict) where the verdict is one of
-    'confirmed', 'refuted' or 'inconclusive' / 'depends on ...', derived from the numbers
-    with :func:`compare_means` and the two-standard-error rule.
+    ``test(frame)`` returns (measured text, verdict), the verdict derived from the numbers by
+    :func:`verdict_over_dims` (Welch's t-test per dim, Holm's correction across dims).
     """
 
     key: str
     claim: str
     literature: str
     test: Callable[[pd.DataFrame], tuple[str, str]]
+
+
+def null_false_positive_rate(n_seeds: int, n_dims: int, trials: int = 2000, seed: int = 0) -> float:
+    """Share of simulated claims with no true difference that the rule does not call 'inconclusive' (a fraction).
+
+    Each trial draws, at each of ``n_dims`` latent dims, ``n_seeds`` values of A from N(0, 1)
+    and of B from N(0, s^2) with s drawn from {0.5, 1, 2} (equal means, unequal spreads:
+    Welch's case), and applies :func:`verdict_over_dims`. A sound rule stays at or below
+    :data:`ALPHA` up to the Monte Carlo error sqrt(ALPHA (1 - ALPHA) / trials).
+    """
+    import numpy as np
+
+    if n_seeds < 2 or n_dims < 1 or trials < 1:
+        raise VaelibError(f"need n_seeds >= 2, n_dims >= 1, trials >= 1; got {n_seeds}, {n_dims}, {trials}")
+    rng = np.random.default_rng(seed)
+    flagged = 0
+    for _ in range(trials):
+        comparisons = [compare_means(rng.normal(size=n_seeds), rng.normal(scale=rng.choice([0.5, 1.0, 2.0]),
+                                                                          size=n_seeds)) for _ in range(n_dims)]
+        flagged += verdict_over_dims(comparisons, list(range(n_dims)))[2] != "inconclusive"
+    return flagged / trials
 
 
 def _values(frame: pd.DataFrame, design: str, dim: int, metric: str) -> list[float]:
@@ -185,25 +215,14 @@ def lower_is_confirmed(frame: pd.DataFrame, a: Side, b: Side, dims: Sequence[int
                        digits: int = 2) -> tuple[str, str]:
     """Test "a is lower than b" at each latent dim, where a and b are (design, metric, label).
 
-    Verdict (the book's one rule, two standard errors over seeds): 'confirmed' when a is
-    lower by more than 2 SE at every dim; 'refuted' when a is higher by more than 2 SE at
-    every dim; 'depends on latent dim' when some dims differ significantly and others do
-    not agree; 'inconclusive' when no dim differs by more than 2 SE.
+    Returns (measured text, verdict): Welch's t-test over seeds at each dim, Holm's correction
+    across the dims, the verdict of :func:`verdict_over_dims`. The text gives, per dim, both
+    means, the difference with its 95 % confidence interval, and the raw and Holm p-values.
     """
     dims = list(dims) if dims is not None else sorted(int(d) for d in frame["latent_dim"].unique())
-    outcomes, texts = [], []
-    for d in dims:
-        c = compare_means(_values(frame, a[0], d, a[1]), _values(frame, b[0], d, b[1]))
-        outcomes.append("same" if not c.significant else "lower" if c.difference < 0 else "higher")
-        texts.append(f"d={d}: " + c.describe(a[2], b[2], digits))
-    if all(o == "lower" for o in outcomes):
-        verdict = "confirmed"
-    elif all(o == "higher" for o in outcomes):
-        verdict = "refuted"
-    elif all(o == "same" for o in outcomes):
-        verdict = "inconclusive"
-    else:
-        verdict = "depends on latent dim"
+    comparisons = [compare_means(_values(frame, a[0], d, a[1]), _values(frame, b[0], d, b[1])) for d in dims]
+    _, adjusted, verdict = verdict_over_dims(comparisons, dims)
+    texts = [f"d={d}: " + c.describe(a[2], b[2], digits, p_adjusted=q) for d, c, q in zip(dims, comparisons, adjusted)]
     return "; ".join(texts), verdict
 
 
@@ -263,5 +282,6 @@ def verdict_table(records: Sequence[dict[str, Any]], claims: Sequence[Claim]) ->
     return pd.DataFrame(rows, index=[c.key for c in claims])
 
 
-__all__ = ["Claim", "Comparison", "N_STANDARD_ERRORS", "compare_means", "format_mean_std", "head_to_head_designs",
-           "book_claims", "lower_is_confirmed", "run_comparison", "summary_table", "verdict_table"]
+__all__ = ["ALPHA", "Claim", "Comparison", "compare_means", "format_mean_std", "head_to_head_designs",
+           "book_claims", "holm", "lower_is_confirmed", "null_false_positive_rate", "run_comparison", "summary_table", "verdict_over_dims",
+           "verdict_table"]
