@@ -10,12 +10,17 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def throughput():
-    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
+def _benchmark(name: str):
+    """The script benchmarks/<name>.py as a module (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    return _benchmark("throughput")
 
 
 def test_reference_model_follows_the_sizes(throughput):
@@ -63,10 +68,7 @@ def test_numerics_variants_run_in_their_own_processes_under_the_numerics_they_na
 
 @pytest.fixture(scope="module")
 def book_time():
-    spec = importlib.util.spec_from_file_location("book_time", ROOT / "benchmarks" / "book_time.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark("book_time")
 
 
 def _figures(book_time, total: float, trained: int) -> dict:

@@ -74,7 +74,7 @@ def fid(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     FID = |m_a - m_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2), computed in
     float64 with eigen-decompositions (stable for singular covariances). Each set needs more
     samples than feature dimensions. The FID of a set with itself is 0; two finite samples of
-    one distribution give a positive value, so compare with :func:`real_fid_floor`.
+    one distribution give a positive value, so compare with :func:`real_floor`.
     """
     for which, x in (("first", feats_a), ("second", feats_b)):
         if isinstance(x, torch.Tensor) and x.ndim == 2 and x.shape[0] < x.shape[1] + 1:
