@@ -7,8 +7,10 @@ import pytest
 from scipy import stats
 
 from vaelib.cli import main
-from vaelib.compare import (ALPHA, compare_means, holm, lower_is_confirmed, null_false_positive_rate, summary_table,
-                            verdict_over_dims)
+from vaelib.compare import (ALPHA, Contestants, book_claims, claim_results, compare_means, holm, lower_is_confirmed,
+                            matched_epochs, null_false_positive_rate, sanity_checks, summary_table, verdict_over_dims,
+                            verdict_table)
+from vaelib.training import History
 from vaelib.errors import VaelibError
 
 
@@ -99,25 +101,96 @@ def test_summary_table_has_mean_and_std_over_seeds():
     assert t.loc[("A", 2), ("m", "mean")] == 2.0 and t.loc[("B", 2), ("m", "std")] == 0.0
 
 
+CONTESTANTS = Contestants(vae_tuned="vae-beta", mean_only_elbo="mean-only-elbo", small_data=((1000, "vae-n1000"),),
+                          n_train=4000)
+CLAIMS = book_claims([2, 8, 32], above_intrinsic=[32], contestants=CONTESTANTS)
+
+
+def _claim_frame(claim, a_values, b_values) -> pd.DataFrame:
+    """Records holding, for every case of ``claim``, a's metric = a_values and b's = b_values over the seeds."""
+    rows: dict = {}
+    for case in claim.cases:
+        for (design, dim, metric), values in ((case.a, a_values), (case.b, b_values)):
+            for seed, v in enumerate(values):
+                rows.setdefault((design, dim, seed), {"design": design, "latent_dim": dim, "seed": seed})[metric] = v
+    return pd.DataFrame(list(rows.values()))
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.key)
+def test_every_claim_can_come_out_either_way(claim):
+    """Each claim is confirmed when a is clearly lower, refuted when clearly higher, inconclusive on noise."""
+    low, high = [1.0, 1.1, 0.9, 1.05, 0.95], [5.0, 5.2, 4.8, 5.1, 4.9]
+    noise_a, noise_b = [1.0, 3.0, 2.0, 2.5, 1.5], [2.0, 1.0, 3.0, 1.5, 2.5]
+    assert claim.test(_claim_frame(claim, low, high)).verdict == "confirmed"
+    assert claim.test(_claim_frame(claim, high, low)).verdict == "refuted"
+    assert claim.test(_claim_frame(claim, noise_a, noise_b)).verdict == "inconclusive"
+    assert claim.refuted_if and claim.literature and "BOOK_PLAN" not in claim.literature
+
+
+def test_claims_are_tested_where_they_say():
+    by_key = {c.key: c for c in CLAIMS}
+    assert [case.condition for case in by_key["3"].cases] == [32], "claim 3 only above the intrinsic dim"
+    assert by_key["7"].condition == "n" and [case.condition for case in by_key["7"].cases] == [1000, 4000]
+    assert {case.a[0] for case in by_key["4"].cases} == {"vae-beta"}
+    assert {case.a[0] for case in by_key["8b"].cases} == {"mean-only-elbo"}
+    assert {case.b[0] for case in by_key["8c"].cases} == {"ae-matched"}
+    assert not {"6", "8a"} & set(by_key), "identities belong to the sanity checks, not to the claims"
+    assert "not tested" in claim_results(pd.DataFrame([{"design": "vae", "latent_dim": 2, "seed": 0}]), CLAIMS)["1"]
+    table = verdict_table(pd.DataFrame([{"design": "vae", "latent_dim": 2, "seed": 0}]), CLAIMS)
+    assert set(table["verdict"]) == {"not tested"} and "refuted if" in table.columns
+
+
+def test_outcome_text_quotes_both_means_per_condition():
+    claim = CLAIMS[0]
+    r = claim.test(_claim_frame(claim, [1.0, 1.1, 0.9], [5.0, 5.2, 4.8]))
+    assert r.outcome_text("better", "worse") == ("better at d=2 (1.0 vs 5.0), better at d=8 (1.0 vs 5.0), "
+                                                 "better at d=32 (1.0 vs 5.0)")
+
+
+def test_sanity_checks_pass_on_consistent_records_and_fail_on_a_broken_one():
+    rows = [{"design": "vae", "latent_dim": 2, "seed": s, "elbo_nats": -100.0, "iwae_nats": -98.0,
+             "elbo_exact_subset_nats": -101.0, "iwae_exact_subset_nats": -99.0, "loglik_exact_nats": -98.5,
+             "loglik_exact_error_nats": 0.01} for s in range(3)]
+    rows += [{"design": "noise-only", "latent_dim": 2, "seed": s, "mi_nats": 0.0} for s in range(3)]
+    good = sanity_checks(rows)
+    assert len(good) == 3 and set(good["result"]) == {"pass"}
+    rows[0]["iwae_nats"] = -101.0          # an IWAE below the ELBO: a bug
+    rows[1]["elbo_exact_subset_nats"] = -98.0   # an ELBO above the exact log-likelihood: a bug
+    bad = sanity_checks(rows).set_index("check")["result"]
+    assert bad.str.contains("FAIL").sum() == 2
+
+
+def test_matched_epochs_is_the_first_epoch_at_or_below_the_target():
+    h = History()
+    h.train["reconstruction"] = [150.0, 110.0, 95.0, 90.0, 88.0]
+    assert matched_epochs(h, 100.0) == 3 and matched_epochs(h, 95.0) == 3 and matched_epochs(h, 200.0) == 1
+    assert matched_epochs(h, 50.0) == 5   # never reached: the whole run
+
+
 def test_compare_cli_on_digits(tmp_path, capsys):
     out = tmp_path / "cmp"
-    code = main(["compare", "--dataset", "digits", "--latent-dims", "2", "4", "--seeds", "0", "1", "--epochs", "2",
-                 "--n-samples", "300", "--out", str(out), "--no-progress"])
+    args = ["compare", "--dataset", "digits", "--latent-dims", "2", "4", "--seeds", "0", "1", "--epochs", "2",
+            "--n-samples", "300", "--sigma0-grid", "0.1", "1.0", "--beta-grid", "0.5", "1.0", "--selection-dim", "2",
+            "--out", str(out), "--no-progress"]
+    code = main(args)
     assert code == 0, capsys.readouterr().err
     summary = pd.read_csv(out / "summary.csv", header=[0, 1], index_col=[0, 1])
     designs = {d for d, _ in summary.index}
-    assert designs == {"ae", "mean-only", "vae", "wae-mmd", "swae"}
-    assert len(summary) == 5 * 2
+    assert {"ae", "mean-only", "vae", "wae-mmd", "swae", "ae-matched"} <= designs
+    assert any(d.startswith("vae-n") for d in designs), "claim 7's small-data VAE is in the table"
     assert ("prior/fid", "mean") in summary.columns and ("prior/fid", "std") in summary.columns
     verdicts = pd.read_csv(out / "verdicts.csv", index_col=0)
-    assert all(v in {"confirmed", "refuted", "inconclusive", "depends on latent dim"} or " at d=" in v
+    assert all(v in {"confirmed", "refuted", "inconclusive", "depends on latent dim", "not tested"} or " at " in v
                for v in verdicts["verdict"])
-    assert {"1", "2a", "5", "8a", "8c"} <= set(verdicts.index.astype(str))
+    assert {"1", "2a", "2b", "2c", "4", "5", "7", "8b", "8c"} <= set(verdicts.index.astype(str))
     assert (out / "summary.md").read_text().count("±") > 10
+    sanity = pd.read_csv(out / "sanity.csv", index_col=0)
+    assert set(sanity["result"]) == {"pass"}
+    selections = pd.read_csv(out / "selections.csv", index_col=0)
+    assert list(selections["selection"]) == ["sigma0 (prior FID)", "sigma0 (ELBO)", "beta (prior FID)"]
     # the same command gives the same numbers (models and records come from the cache or retrain bit-identically)
     first = (out / "records.csv").read_text()
-    assert main(["compare", "--dataset", "digits", "--latent-dims", "2", "4", "--seeds", "0", "1", "--epochs", "2",
-                 "--n-samples", "300", "--out", str(out), "--no-progress"]) == 0
+    assert main(args) == 0
     assert (out / "records.csv").read_text() == first
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from .compare import BETA_GRID, DATA_FRACTIONS, SELECTION_DIM, SIGMA0_GRID
 from .config import DESIGNS, LIKELIHOODS, TRUNKS, TrainConfig
 from .data import DATASETS
 from .errors import TrainingDivergedError, VaelibError
@@ -61,17 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace a checkpoint already in --out")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    c = sub.add_parser("compare", help="the head-to-head table and verdicts, as CSV and Markdown",
+    c = sub.add_parser("compare", help="the head-to-head: tables and verdicts, as CSV and Markdown",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Train (or load from the cache) every design at every latent dim and seed, "
-                                   "evaluate each with vaelib.metrics, and write summary.csv, summary.md, "
-                                   "records.csv and verdicts.md to --out.")
+                       description="Run the head-to-head exactly as notebook 5 does (vaelib.compare.run_head_to_head, "
+                                   "the same defaults): select sigma0 and beta on the validation split, train (or load "
+                                   "from the cache) every design at every latent dim and seed, evaluate each, and "
+                                   "write records.csv, summary.csv, summary.md, verdicts.csv, verdicts.md, sanity.csv "
+                                   "and selections.csv to --out.")
     c.add_argument("--dataset", default="mnist5k", help=f"one of {', '.join(DATASETS)} (default mnist5k)")
     c.add_argument("--latent-dims", type=int, nargs="+", default=[2, 8, 32], help="default 2 8 32")
     c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="default 0 1 2 3 4")
     c.add_argument("--epochs", type=int, default=30, help="default 30")
-    c.add_argument("--sigma0", type=float, default=0.7, help="mean-only noise scale (default 0.7)")
     c.add_argument("--n-samples", type=int, default=1000, help="decoded samples per sampler (default 1000)")
+    c.add_argument("--data-fractions", type=float, nargs="+", default=list(DATA_FRACTIONS),
+                   help=f"shares of the training split in claim 7's sweep (default "
+                        f"{' '.join(map(str, DATA_FRACTIONS))})")
+    c.add_argument("--sigma0-grid", type=float, nargs="+", default=list(SIGMA0_GRID),
+                   help=f"mean-only sigma0 candidates (default {' '.join(map(str, SIGMA0_GRID))})")
+    c.add_argument("--beta-grid", type=float, nargs="+", default=list(BETA_GRID),
+                   help=f"VAE beta candidates (default {' '.join(map(str, BETA_GRID))})")
+    c.add_argument("--selection-dim", type=int, default=SELECTION_DIM,
+                   help=f"latent dim of the selections (default {SELECTION_DIM})")
     c.add_argument("--out", required=True, type=Path, help="folder for the tables")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -79,25 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Run the head-to-head as the arguments say and write its tables; return the exit status."""
-    from .compare import book_claims, format_mean_std, run_comparison, summary_table, verdict_table
+    from .compare import run_head_to_head
     from .notebook import check_parameters
 
-    for d in args.latent_dims:
+    for d in [*args.latent_dims, args.selection_dim]:
         check_parameters(args.dataset, d, args.epochs, args.seeds)
-    records = run_comparison(args.dataset, args.latent_dims, args.seeds, args.epochs, sigma0=args.sigma0,
-                             n_samples=args.n_samples, progress=not args.no_progress)
-    args.out.mkdir(parents=True, exist_ok=True)
-    import pandas as pd
-
-    pd.DataFrame(records).to_csv(args.out / "records.csv", index=False)
-    table = summary_table([r for r in records if r["design"] != "noise-only"])
-    table.to_csv(args.out / "summary.csv")
-    (args.out / "summary.md").write_text(format_mean_std(table).to_markdown() + "\n")
-    verdicts = verdict_table(records, book_claims(max(args.latent_dims)))
-    verdicts.to_csv(args.out / "verdicts.csv")
-    (args.out / "verdicts.md").write_text(verdicts.to_markdown() + "\n")
-    print(f"{len(records)} records; verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts["verdict"].items()))
-    print(f"tables in {args.out}: records.csv, summary.csv, summary.md, verdicts.csv, verdicts.md")
+    h2h = run_head_to_head(args.dataset, args.latent_dims, args.seeds, args.epochs, n_samples=args.n_samples,
+                           data_fractions=args.data_fractions, sigma0_grid=args.sigma0_grid, beta_grid=args.beta_grid,
+                           selection_dim=args.selection_dim, progress=not args.no_progress)
+    paths = h2h.write(args.out)
+    verdicts = h2h.verdicts()
+    print(f"{len(h2h.records)} records; verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts["verdict"].items()))
+    print(f"tables in {args.out}: " + ", ".join(p.name for p in paths))
     return 0
 
 

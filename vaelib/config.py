@@ -69,7 +69,17 @@ class TrainConfig:
     ``regulariser`` and ``weight`` default (``None``) to the design's; setting them
     lets one design be combined with another regulariser (e.g. a VAE with an MMD term).
     Losses are summed over pixels and latent dimensions and averaged over the batch.
+
+    ``validation_fraction`` holds that share of the training split out of training (a seeded
+    split, stratified by label: :func:`vaelib.data.training_view`); the held-out images score
+    the model for selections (``vaelib.selection``), so the test split is only ever used to score.
+    ``n_train`` trains on that many images of the (remaining) training split, for data-size sweeps.
+    Both default to "the whole training split".
     """
+
+    #: Fields added after version 0.3.0: written into :meth:`to_dict` only when set, so the cache
+    #: keys and checkpoints of every model trained before they existed stay valid.
+    OPTIONAL_FIELDS = {"validation_fraction": 0.0, "n_train": None}
 
     design: str = "vae"
     dataset: str = "mnist5k"
@@ -88,6 +98,8 @@ class TrainConfig:
     data_seed: int = 0
     test_fraction: float = 0.2
     n_points: int = 2000
+    validation_fraction: float = 0.0
+    n_train: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("design", self.design, DESIGNS)
@@ -115,6 +127,12 @@ class TrainConfig:
         check_positive("sigma0", float(self.sigma0))
         check_positive("sigma_x", float(self.sigma_x))
         check_positive("lr", float(self.lr))
+        if isinstance(self.validation_fraction, bool) or not 0.0 <= float(self.validation_fraction) < 1.0:
+            raise VaelibError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if self.n_train is not None:
+            if isinstance(self.n_train, bool) or not isinstance(self.n_train, int) or self.n_train < 2:
+                raise VaelibError(f"n_train must be an integer >= 2 (or None for the whole training split), "
+                                  f"got {self.n_train!r}")
         if not 0.0 < self.test_fraction < 1.0:
             raise VaelibError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}")
         if self.head == "deterministic" and REGULARISERS[self.regulariser_name].needs_distribution:
@@ -144,6 +162,9 @@ class TrainConfig:
         """All fields as JSON-compatible values (tuples become lists)."""
         d = dataclasses.asdict(self)
         d["hidden_dims"] = list(self.hidden_dims)
+        for name, default in self.OPTIONAL_FIELDS.items():
+            if d[name] == default:
+                del d[name]
         return d
 
     def to_json(self) -> str:

@@ -185,6 +185,64 @@ def check_data(x: torch.Tensor, *, bernoulli: bool, name: str = "data") -> None:
             )
 
 
+def _subset(data: Dataset, name: str, train_idx: np.ndarray, test: tuple[torch.Tensor, torch.Tensor]) -> Dataset:
+    """A Dataset with the training rows ``train_idx`` of ``data`` and the given (x, y) as its scoring split."""
+    idx = torch.from_numpy(np.sort(train_idx))
+    return Dataset(name=name, x_train=data.x_train[idx].clone(), y_train=data.y_train[idx].clone(),
+                   x_test=test[0].clone(), y_test=test[1].clone(), image_shape=data.image_shape,
+                   intrinsic_dim=data.intrinsic_dim, description=data.description)
+
+
+def _training_indices(data: Dataset, config) -> tuple[np.ndarray, np.ndarray]:
+    """(indices the model trains on, indices held out for validation) into ``data.x_train``."""
+    y = data.y_train.numpy()
+    n = len(y)
+    train_idx, val_idx = np.arange(n), np.arange(0)
+    if config.validation_fraction > 0:
+        n_val = round(config.validation_fraction * n)
+        if not 0 < n_val < n:
+            raise VaelibError(f"validation_fraction {config.validation_fraction} of {n} training examples leaves "
+                              f"{n_val} for validation; both parts need at least one")
+        train_idx, val_idx = _stratified_split(y, n_val, np.random.default_rng([config.data_seed, 1]))
+    if config.n_train is not None:
+        if config.n_train > len(train_idx):
+            raise VaelibError(f"n_train = {config.n_train} but the training split has only {len(train_idx)} "
+                              f"examples{' after holding out the validation share' if len(val_idx) else ''}; "
+                              f"lower n_train")
+        if config.n_train < len(train_idx):
+            _, chosen = _stratified_split(y[train_idx], config.n_train, np.random.default_rng([config.data_seed, 2]))
+            train_idx = train_idx[chosen]
+    return train_idx, val_idx
+
+
+def training_view(data: Dataset, config) -> Dataset:
+    """The part of ``data`` that ``config`` trains on: its training split less the validation share,
+    cut to ``config.n_train`` images, with the same test split. ``data`` itself when neither is set.
+
+    Both cuts are stratified by label and seeded by ``config.data_seed`` (not by the training seed),
+    so every model with the same settings sees the same images. Raises VaelibError when the cut
+    leaves nothing or asks for more images than there are.
+    """
+    if config.validation_fraction == 0 and config.n_train is None:
+        return data
+    train_idx, _ = _training_indices(data, config)
+    return _subset(data, data.name, train_idx, (data.x_test, data.y_test))
+
+
+def validation_view(data: Dataset, config) -> Dataset:
+    """``config``'s training images as the training split and its held-out validation images as the
+    scoring split (``x_test``): what a selection scores a model on, so that the test split stays unseen.
+
+    Raises VaelibError when ``config.validation_fraction`` is 0 (nothing is held out).
+    """
+    if config.validation_fraction == 0:
+        raise VaelibError("this config holds no validation images out (validation_fraction = 0); train the "
+                          "candidates of a selection with validation_fraction > 0, e.g. via vaelib.selection")
+    train_idx, val_idx = _training_indices(data, config)
+    idx = torch.from_numpy(np.sort(val_idx))
+    return _subset(data, f"{data.name}-validation", train_idx, (data.x_train[idx], data.y_train[idx]))
+
+
 # --- internals ------------------------------------------------------------------------
 
 
@@ -359,4 +417,5 @@ def _can_reach(host: str, port: int = 443, timeout: float = _PROBE_TIMEOUT) -> b
     return False
 
 
-__all__ = ["DATASETS", "OFFLINE_DATASETS", "Dataset", "check_data", "default_cache_dir", "load_dataset"]
+__all__ = ["DATASETS", "OFFLINE_DATASETS", "Dataset", "check_data", "default_cache_dir", "load_dataset",
+           "training_view", "validation_view"]

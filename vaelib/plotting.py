@@ -123,5 +123,51 @@ def plot_unit_statistics(units: Mapping[str, Mapping[str, torch.Tensor]], active
     return fig
 
 
-__all__ = ["DESIGN_COLOURS", "design_colour", "image_grid", "plot_history", "plot_unit_statistics", "scatter_codes",
+
+def plot_verdicts(results: Mapping[str, object], alpha: float = 0.05) -> plt.Figure:
+    """The verdicts at a glance: one row per claim, one marker per latent dim (or training-set size).
+
+    Each marker is the claim's difference a - b as a percentage of |mean of b| with its 95 %
+    confidence interval (x axis symlog, linear within ±10 %); left of 0 is the direction the
+    claim predicts. Filled markers differ significantly after Holm's correction (p < ``alpha``),
+    open ones do not. The verdict is written at the right. ``results`` maps claim keys to
+    :class:`vaelib.compare.ClaimResult` (strings, i.e. untested claims, are listed as such).
+    """
+    keys = list(results)
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(keys) + 1.4))
+    conditions = sorted({(r.condition, k) for r in results.values() if not isinstance(r, str) for k in r.conditions},
+                        key=lambda t: (t[0] != "d", t[1]))
+    colours = {c: f"C{i}" for i, c in enumerate(conditions)}
+    offsets = {c: (i - (len(conditions) - 1) / 2) * 0.12 for i, c in enumerate(conditions)}
+    for row, key in enumerate(keys):
+        y = len(keys) - 1 - row
+        r = results[key]
+        if isinstance(r, str):
+            ax.text(1.02, y, "not tested", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+            continue
+        for k, c, q in zip(r.conditions, r.comparisons, r.adjusted):
+            scale = abs(c.mean_b) or 1.0
+            mid, lo, hi = (100 * v / scale for v in (c.difference, c.ci_low, c.ci_high))
+            colour = colours[(r.condition, k)]
+            yy = y + offsets[(r.condition, k)]
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([lo, hi], [yy, yy], color=colour, lw=1.2)
+            ax.plot(mid, yy, "o", ms=6, color=colour, mfc=colour if q < alpha else "white", mew=1.3)
+        ax.text(1.02, y, r.verdict, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    for c, colour in colours.items():
+        ax.plot([], [], "o", color=colour, label=f"{c[0]} = {c[1]}")
+    ax.plot([], [], "o", color="k", mfc="k", label="significant (Holm)")
+    ax.plot([], [], "o", color="k", mfc="white", label="not significant")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_yticks(range(len(keys)), [f"claim {k}" for k in reversed(keys)])
+    ax.set_ylim(-0.6, len(keys) - 0.4)
+    ax.set_xlabel("difference a - b [% of |b|, symlog]  (left of 0: the direction the claim predicts)")
+    ax.legend(fontsize=7, ncol=min(6, len(colours) + 2), loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.3 / len(keys)))
+    ax.grid(axis="y", alpha=0)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["DESIGN_COLOURS", "design_colour", "image_grid", "plot_history", "plot_unit_statistics", "plot_verdicts", "scatter_codes",
            "use_book_style"]

@@ -22,7 +22,7 @@ with warnings.catch_warnings():
 
 from . import numerics
 from .config import TrainConfig
-from .data import Dataset, check_data, load_dataset
+from .data import Dataset, check_data, load_dataset, training_view
 from .errors import TrainingDivergedError, VaelibError
 from .models import AutoEncoder, build_model
 from .optim import Adam
@@ -146,13 +146,16 @@ def train(
 ) -> TrainResult:
     """Train the model described by ``config`` and return it with its :class:`History`.
 
-    ``data`` defaults to ``load_dataset(config.dataset, seed=config.data_seed, ...)``.
+    ``data`` defaults to ``load_dataset(config.dataset, seed=config.data_seed, ...)``; the model
+    trains on :func:`vaelib.data.training_view` of it (all of its training split unless the config
+    holds a validation share out or sets ``n_train``).
     Raises VaelibError for data the likelihood cannot take, and TrainingDivergedError
     (naming epoch and step) if a loss turns NaN or infinite.
     """
     if data is None:
         data = load_dataset(config.dataset, seed=config.data_seed, test_fraction=config.test_fraction,
                             n_points=config.n_points)
+    data = training_view(data, config)   # less the validation share, cut to n_train: identity by default
     bernoulli = config.likelihood == "bernoulli"
     check_data(data.x_train, bernoulli=bernoulli, name="training data")
     check_data(data.x_test, bernoulli=bernoulli, name="test data")

@@ -100,11 +100,24 @@ METRIC_DOCS: dict[str, str] = {
     "<sampler>/low_confidence_share": "share of decoded samples the classifier labels with confidence < 0.5",
     "<sampler>/pixel_entropy_nats": "mean per-pixel Bernoulli entropy of decoded means (blur: higher = greyer), nats",
     "<sampler>/sharpness": "mean squared Laplacian of decoded images (higher = sharper edges)",
+    "agg_c2st_accuracy": "'fill' group: held-out accuracy of a 5-NN classifier telling test codes (z ~ q(z|x)) from "
+                         "as many N(0, I) samples (Lopez-Paz & Oquab 2017); 0.5 = indistinguishable, in [0, 1] "
+                         "whatever the latent dim",
+    "agg_c2st_p": "'fill' group: one-sided binomial p-value of agg_c2st_accuracy against 0.5",
+    "codes_twonn_dim": "'fill' group: TwoNN intrinsic dimension (Facco et al. 2017) of the test codes z ~ q(z|x), "
+                       "in dimensions (at most about the latent dim)",
+    "train_bce_nats": "head-to-head only: reconstruction of the model's own training images, as recon_bce_nats "
+                      "(nats/image)",
+    "gen_gap_nats": "head-to-head only: recon_bce_nats minus train_bce_nats (nats/image)",
+    "n_train": "head-to-head only: number of training images of the model",
     "train_seconds": "wall time of the training passes (s)",
     "samples_per_second": "training throughput (examples / s)",
 }
 
 GROUPS: tuple[str, ...] = ("likelihood", "latent", "samples", "smoothness", "cost")
+#: Groups computed only when asked for by name (``groups=("fill",)``): added after version 3 of the
+#: metrics, so the cached records of the default groups stay valid.
+EXTRA_GROUPS: tuple[str, ...] = ("fill",)
 DEFAULT_SAMPLERS: tuple[str, ...] = ("prior", "gaussian", "gmm")
 
 
@@ -162,8 +175,15 @@ def evaluate(
     seed: int = 0,
     classifier=None,
     timings: dict[str, float] | None = None,
+    split: str = "test",
 ) -> dict[str, float]:
     """Score ``model`` on ``data`` (test split; training split for code-fitted samplers and MI).
+
+    ``data`` is the whole data set. A model trained on part of its training split (a config
+    with ``validation_fraction`` or ``n_train``: :func:`vaelib.data.training_view`) fits its
+    samplers and measures MI on the images it trained on; ``split="validation"`` scores it on its
+    held-out validation images instead of the test split (for selections: ``vaelib.selection``).
+    The feature classifier and the real-image floors always come from the whole data set.
 
     Returns a flat record ``{metric name: value}`` (names and units in :data:`METRIC_DOCS`).
     ``groups`` selects among likelihood / latent / samples / smoothness / cost;
@@ -175,10 +195,18 @@ def evaluate(
     from . import latent, likelihood, samplers as samplers_mod, samples, smoothness
     from .classifier import classifier_accuracy, load_or_train_classifier
 
+    from ..data import training_view, validation_view
+
     net, result = _model_and_result(model)
     groups = tuple(groups)
+    check_choice("split", split, ("test", "validation"))
+    if result is None and split == "validation":
+        raise VaelibError("split='validation' needs the TrainResult (its config says which images were held out)")
+    full = data
+    own = training_view(data, result.config) if result is not None else data
+    scored = validation_view(data, result.config) if split == "validation" else own
     for g in groups:
-        check_choice("metric group", g, GROUPS)
+        check_choice("metric group", g, GROUPS + EXTRA_GROUPS)
     for s in samplers:
         check_choice("sampler", s, samplers_mod.SAMPLERS)
     if n_samples < 2:
@@ -189,7 +217,7 @@ def evaluate(
     check_data(data.x_test, bernoulli=bernoulli, name="test data")
     device = next(net.parameters()).device
     net.eval()
-    x_test = data.x_test.to(device)
+    x_test = scored.x_test.to(device)   # the scoring images: the test split, or the validation images
     record: dict[str, float] = {}
 
     clock = _Clock(timings)
@@ -213,7 +241,7 @@ def evaluate(
                 record["iwae_exact_subset_nats"] = likelihood.iwae_bound(net, x_exact, iwae_k, seed=seed)
 
     clock.start("codes")
-    need_codes = bool({"latent", "samples", "smoothness"} & set(groups))
+    need_codes = bool({"latent", "samples", "smoothness", "fill"} & set(groups))
     if need_codes:
         test_means = encode_means(net, x_test)
         if not torch.isfinite(test_means).all():
@@ -223,7 +251,7 @@ def evaluate(
         clock.start("latent")
         record["active_units"] = float(latent.active_units(net, x_test))
         record["participation_ratio"] = latent.participation_ratio(test_means)
-        x_train = data.x_train.to(device)
+        x_train = own.x_train.to(device)
         if net.stochastic:
             record["active_units_kl"] = float(latent.active_units_kl(net, x_test))
             mi = latent.mutual_information_bounds(net, x_train, seed=seed)
@@ -235,26 +263,37 @@ def evaluate(
                       agg_gauss_kl_nats=agg["gauss_kl_to_prior"])
         record["prior_hole_rate"] = latent.prior_hole_rate(net, x_train, seed=seed)
 
+    if "fill" in groups:
+        clock.start("fill")
+        from .intrinsic import two_nn_dimension
+        from .twosample import classifier_two_sample_test
+
+        codes = encode_samples(net, x_test, seed=seed).cpu().double()
+        prior = torch.randn(codes.shape, generator=torch.Generator().manual_seed(seed + 7), dtype=torch.float64)
+        c2st = classifier_two_sample_test(codes, prior, seed=seed)
+        record.update(agg_c2st_accuracy=c2st["accuracy"], agg_c2st_p=c2st["p_value"],
+                      codes_twonn_dim=two_nn_dimension(codes))
+
     clf = None
     clock.start("classifier")
     if "samples" in groups or "smoothness" in groups:
-        clf = classifier or load_or_train_classifier(data, seed=0)
+        clf = classifier or load_or_train_classifier(full, seed=0)
         clf = clf.to(device).eval()
 
     if "samples" in groups:
         clock.start("samples")
-        record["classifier_accuracy"] = classifier_accuracy(clf, x_test, data.y_test.to(device))
+        record["classifier_accuracy"] = classifier_accuracy(clf, x_test, scored.y_test.to(device))
         with torch.no_grad():
             real_feats = clf.features(x_test)
         with torch.no_grad():
-            heldout_feats = clf.features(data.x_train.to(device))
+            heldout_feats = clf.features(scored.x_train.to(device) if split == "validation" else full.x_train.to(device))
         floor = samples.real_floor(real_feats, heldout_feats, n_samples, seed=seed)
         record.update(real_fid_floor=floor["fid"], real_fid_floor_std=floor["fid_std"], real_kid_floor=floor["kid"],
                       real_precision_floor=floor["precision"], real_recall_floor=floor["recall"],
                       real_floor_n=floor["n"])
         if bernoulli:
             record["real_pixel_entropy_nats"] = samples.mean_pixel_entropy(x_test)
-        train_means = encode_means(net, data.x_train)
+        train_means = encode_means(net, own.x_train)
         for name in samplers:
             sampler = samplers_mod.fit_sampler(name, train_means, seed=seed)
             q = samples.sample_quality(net, clf, data, sampler=sampler, n_samples=n_samples, seed=seed,
@@ -372,6 +411,6 @@ def sample_quality_table(record: Mapping[str, float], samplers: Sequence[str] = 
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-__all__ = ["FLOORED_SAMPLE_STATS", "METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS",
+__all__ = ["EXTRA_GROUPS", "FLOORED_SAMPLE_STATS", "METRIC_DOCS", "METRICS_VERSION", "WALL_CLOCK_METRICS", "DEFAULT_SAMPLERS", "GROUPS",
            "encode_means", "encode_samples", "evaluate", "evaluate_cached", "evaluation_cache_path", "records_table",
            "sample_quality_table"]
