@@ -139,3 +139,52 @@ def test_intro_answer_at_a_glance_is_the_head_to_head_output():
     ]
     assert shown and shown[-1] == generated, "re-execute notebooks/05_head_to_head.ipynb"
     assert "answer_at_a_glance.md" in (ROOT / "book" / "intro.md").read_text()
+
+
+def _parameters(path: Path) -> dict:
+    """The default values of a notebook's parameters cell."""
+    import ast
+
+    cell = next(c for c in cells(path) if "parameters" in c.get("metadata", {}).get("tags", []))
+    values = {}
+    for node in ast.parse(source(cell)).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            values[target.id] = ast.literal_eval(node.value)
+    return values
+
+
+def test_the_cli_defaults_are_the_head_to_head_notebooks():
+    """`python -m vaelib compare` without options runs what notebook 5 runs (both call run_head_to_head)."""
+    import inspect
+
+    from vaelib import compare
+    from vaelib.cli import build_parser
+
+    nb = _parameters(ROOT / "notebooks" / "05_head_to_head.ipynb")
+    cli = vars(build_parser().parse_args(["compare", "--out", "x"]))
+    assert (cli["dataset"], cli["latent_dims"], cli["seeds"], cli["epochs"], cli["selection_dim"]) == \
+        (nb["DATASET"], nb["LATENT_DIMS"], nb["SEEDS"], nb["EPOCHS"], nb["LATENT_DIM"])
+    assert "N_SAMPLES = 200 if P.fast else 1000" in "".join(source(c) for c in cells(ROOT / "notebooks" / "05_head_to_head.ipynb"))
+    defaults = {k: p.default for k, p in inspect.signature(compare.run_head_to_head).parameters.items()}
+    for key in ("dataset", "epochs", "n_samples", "selection_dim"):
+        assert cli[key] == defaults[key], key
+    for key in ("latent_dims", "seeds", "sigma0_grid", "beta_grid", "data_fractions"):
+        assert list(cli[key]) == list(defaults[key]), key
+
+
+def test_notebook_5_and_the_cli_write_the_same_tables(tmp_path, monkeypatch):
+    """On a small grid: the notebook's tables and the command's are the same files, byte for byte."""
+    from vaelib.cli import main
+
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "cache"))
+    grid = {"DATASET": "digits", "LATENT_DIM": 2, "LATENT_DIMS": [2, 4], "EPOCHS": 2, "SEEDS": [0, 1]}
+    _papermill(ROOT / "notebooks" / "05_head_to_head.ipynb", tmp_path / "nb.ipynb", RESULTS_DIR=str(tmp_path / "nb"),
+               **grid)
+    assert main(["compare", "--dataset", "digits", "--latent-dims", "2", "4", "--seeds", "0", "1", "--epochs", "2",
+                 "--selection-dim", "2", "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
+    for name in ("records.csv", "summary.csv", "verdicts.csv", "sanity.csv", "selections.csv"):
+        assert (tmp_path / "nb" / name).read_text() == (tmp_path / "cli" / name).read_text(), name
+    printed = "".join("".join(o.get("text", "")) for c in cells(tmp_path / "nb.ipynb") for o in c.get("outputs", []))
+    assert ("python -m vaelib compare --dataset digits --latent-dims 2 4 --seeds 0 1 --epochs 2 --selection-dim 2"
+            in printed), "the notebook prints the command that reproduces it"
