@@ -1,17 +1,17 @@
 """The whole head-to-head of notebook 5 under two numerics: do its verdicts hang on the rounding?
 
 ``tests/test_numerics_robustness.py`` checks a reduced grid on every test run; this script
-runs the book's own grid (mnist5k, latent dims 2 / 8 / 32, seeds 0-4, 30 epochs, 1,000
-samples, and notebook 2's sigma0 sweep that picks the mean-only sigma0) once under
+runs the book's own head-to-head (``compare.run_head_to_head`` with notebook 5's settings: its
+validation selections, every contestant, every claim) once under
 canonical numerics and once under native numerics with MKL's AUTO branch, each in a fresh
 process with its own model cache, and prints
 
-  - the sigma0 each run selected,
+  - the sigma0 and beta each run selected on the validation split,
   - every verdict side by side,
   - every headline figure's move between the runs, in units of its standard deviation over seeds.
 
 Run: .venv/bin/python benchmarks/numerics_robustness.py [--threads 1] [--out results.json]
-(both runs train 79 models from empty caches: about 40 minutes on a 2-core CPU.)
+(both runs train about 160 models from empty caches: over an hour on a 2-core CPU.)
 A run whose records file already exists (``--out`` folder) is not repeated.
 """
 from __future__ import annotations
@@ -27,25 +27,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 GRID = {"dataset": "mnist5k", "latent_dims": [2, 8, 32], "seeds": [0, 1, 2, 3, 4], "epochs": 30, "n_samples": 1000}
-SWEEP = {"latent_dim": 16, "sigma0_grid": [0.1, 0.3, 0.7, 1.0]}  # notebook 5's (= notebook 2's) sweep
-HEADLINE = ("recon_bce_nats", "prior/fid", "gmm/fid", "agg_mmd", "elbo_nats", "mi_nats", "jacobian_norm")
+HEADLINE = ("recon_bce_nats", "prior/fid", "gmm/fid", "agg_mmd", "agg_c2st_accuracy", "elbo_nats", "mi_nats",
+            "jacobian_norm_scaled")
 
 CHILD = r"""
 import json, sys
 import vaelib
-from vaelib import compare, metrics
-grid, sweep, cache = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
-data = vaelib.load_dataset(grid["dataset"])
-fids = {}
-for s0 in sweep["sigma0_grid"]:
-    cfg = vaelib.TrainConfig(design="mean-only", dataset=grid["dataset"], latent_dim=sweep["latent_dim"],
-                             epochs=grid["epochs"], seed=grid["seeds"][0], sigma0=s0)
-    result = vaelib.load_or_train(cfg, data=data, progress=False, cache_dir=cache)
-    fids[s0] = metrics.evaluate_cached(result, data, n_samples=grid["n_samples"], cache_dir=cache)["prior/fid"]
-best = min(fids, key=fids.get)
-records = compare.run_comparison(progress=False, cache_dir=cache, sigma0=best, **grid)
-print(json.dumps({"numerics": vaelib.numerics.current().describe(), "sweep": fids, "sigma0": best,
-                  "records": records}))
+from vaelib import compare
+grid, cache = json.loads(sys.argv[1]), sys.argv[2]
+h2h = compare.run_head_to_head(progress=False, cache_dir=cache, **grid)
+print(json.dumps({"numerics": vaelib.numerics.current().describe(),
+                  "selections": {k: s.describe(1) for k, s in h2h.selections.items()},
+                  "verdicts": h2h.verdicts()["verdict"].to_dict(), "records": h2h.records}))
 """
 
 RUNS = {
@@ -62,7 +55,7 @@ def run_one(name: str, threads: int, cache: Path, out: Path) -> dict:
     env.update(RUNS[name])
     if name != "canonical":
         env["OMP_NUM_THREADS"] = str(threads)
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(GRID), json.dumps(SWEEP), str(cache)],
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(GRID), str(cache)],
                           env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the {name} run failed:\n{done.stderr[-3000:]}")
@@ -77,15 +70,15 @@ def report(runs: dict[str, dict]) -> None:
     names = list(runs)
     for n in names:
         print(f"{n}: {runs[n]['numerics']}")
-        print(f"  sigma0 sweep prior FID {{{', '.join(f'{k}: {v:.1f}' for k, v in runs[n]['sweep'].items())}}}"
-              f" -> sigma0 {runs[n]['sigma0']}")
-    verdicts = [compare.verdict_table(runs[n]["records"], compare.book_claims(max(GRID["latent_dims"])))["verdict"]
-                for n in names]
+        for line in runs[n]["selections"].values():
+            print(f"  {line}")
+    verdicts = [runs[n]["verdicts"] for n in names]
     print("\nclaim  " + " | ".join(names))
-    for key in verdicts[0].index:
+    for key in verdicts[0]:
         flag = "" if verdicts[0][key] == verdicts[1][key] else "   <- CHANGED"
         print(f"{key:5s}  {verdicts[0][key]} | {verdicts[1][key]}{flag}")
-    tables = [compare.summary_table([r for r in runs[n]["records"] if r["design"] != "noise-only"], columns=HEADLINE)
+    tables = [compare.summary_table([{k: v for k, v in r.items() if k in ("design", "latent_dim", "seed", *HEADLINE)}
+                                     for r in runs[n]["records"] if r["design"] != "noise-only"], columns=HEADLINE)
               for n in names]
     moves = []
     for metric in HEADLINE:
@@ -99,7 +92,7 @@ def report(runs: dict[str, dict]) -> None:
     print(f"\nheadline figures: {within} of {len(moves)} moved by less than one seed SD; the largest moves:")
     for m, metric, key, a, b, sd in moves[:10]:
         print(f"  {m:5.2f} SD  {metric:15s} {key[0]:10s} d={key[1]:<3d} {a:10.4f} -> {b:10.4f} (seed SD {sd:.4f})")
-    changed = sum(verdicts[0][k] != verdicts[1][k] for k in verdicts[0].index)
+    changed = sum(verdicts[0][k] != verdicts[1][k] for k in verdicts[0])
     print(f"\nverdicts changed: {changed} of {len(verdicts[0])}")
 
 

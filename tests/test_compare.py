@@ -199,3 +199,24 @@ def test_compare_cli_bad_input(tmp_path, capsys):
     assert "unknown data set 'cifar'" in capsys.readouterr().err
     assert main(["compare", "--latent-dims", "0", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_plot_verdicts_draws_a_row_per_claim_and_fills_only_significant_markers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from vaelib.plotting import plot_verdicts
+
+    claims = CLAIMS[:3]
+    frames = [_claim_frame(claims[0], [1.0, 1.1, 0.9, 1.05, 0.95], [5.0, 5.2, 4.8, 5.1, 4.9]),   # significant
+              _claim_frame(claims[1], [1.0, 3.0, 2.0, 2.5, 1.5], [2.0, 1.0, 3.0, 1.5, 2.5])]   # not significant
+    results = {claims[0].key: claims[0].test(frames[0]), claims[1].key: claims[1].test(frames[1]),
+               claims[2].key: "not tested: no records"}
+    fig = plot_verdicts(results)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"claim {k}" for k in reversed(list(results))]
+    markers = [line for line in ax.get_lines() if line.get_marker() == "o" and len(line.get_xdata()) == 1]
+    filled = [m for m in markers if m.get_markerfacecolor() != "white"]
+    assert len(markers) == 6 and len(filled) == 3, "3 dims of claim 1 significant, 3 dims of claim 2a not"
+    texts = [t.get_text() for t in ax.texts]
+    assert "confirmed" in texts and "inconclusive" in texts and "not tested" in texts

@@ -6,7 +6,7 @@ pixels and latent dimensions, mean over the batch; losses are in nats.
 """
 from __future__ import annotations
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # First, before anything runs a torch operation: MKL's branch and torch's kernels are fixed by
 # the first one (vaelib.numerics; $VAELIB_NUMERICS = auto / canonical / native).
