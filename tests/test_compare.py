@@ -143,8 +143,9 @@ def test_claims_are_tested_where_they_say():
 def test_outcome_text_quotes_both_means_per_condition():
     claim = CLAIMS[0]
     r = claim.test(_claim_frame(claim, [1.0, 1.1, 0.9], [5.0, 5.2, 4.8]))
-    assert r.outcome_text("better", "worse") == ("better at d=2 (1.0 vs 5.0), better at d=8 (1.0 vs 5.0), "
-                                                 "better at d=32 (1.0 vs 5.0)")
+    assert r.outcome_text("better", "worse") == ("better at d=2 (1.00 vs 5.00), better at d=8 (1.00 vs 5.00), "
+                                                 "better at d=32 (1.00 vs 5.00)")   # the claim's own digits
+    assert r.outcome_text("better", "worse", digits=1).startswith("better at d=2 (1.0 vs 5.0)")
 
 
 def test_sanity_checks_pass_on_consistent_records_and_fail_on_a_broken_one():
