@@ -1,24 +1,21 @@
-"""The whole job: every notebook executed from an empty cache, timed, in one run.
+"""The whole job against the hardware's floor: every notebook executed from an empty cache, timed.
 
 What a reader or contributor waits for is the book, not one training step. This script
-executes all notebooks (with papermill, into a scratch folder; the committed notebooks
-are not touched) from an empty model cache, under the book's canonical numerics, in
-three configurations, each with its own empty cache:
+executes all notebooks (with papermill, into a scratch folder; the committed notebooks are
+not touched) from an empty model cache, under the book's canonical numerics, with
+``--workers`` worker processes (default: every core), and prints per notebook and in total:
 
-  - "3 seeds, 1 worker":  the head-to-head at 3 seeds, trained one model at a time
-                          (how version 0.2.0 executed the book);
-  - "5 seeds, 1 worker":  the head-to-head at 5 seeds, one model at a time;
-  - "5 seeds, N workers": the head-to-head at 5 seeds, vaelib.train_many with one worker
-                          process per core (VAELIB_WORKERS, default: every core).
+  - models trained, and the FLOP of their linear layers' matrix products
+    (:func:`vaelib.training.matmul_flop`, from the train log that vaelib.cache writes);
+  - seconds, and the achieved GFLOP/s (that FLOP over the notebook's whole wall time);
+  - the floor: that FLOP at this machine's measured single-thread speed of the canonical
+    kernels on the book's layer shapes (784-400 at batch 128), times the number of workers,
+    and the ratio of the seconds to it. The floor counts training only; evaluation (metrics,
+    mixture fits, classifier) is part of the seconds. Target: the total within 1.5x the floor.
 
-and prints, per configuration: seconds per notebook, the total, the models trained and
-loaded (from the build log that vaelib.cache writes), and the ratios the targets are
-stated in (5 seeds in parallel against 3 seeds sequentially; parallel against sequential
-for the same grid).
-
-Run: .venv/bin/python benchmarks/book_time.py [--workers N] [--only "5 seeds, N workers"] [--fast]
-(About an hour from empty caches on a 2-core CPU under canonical numerics; --fast runs every
-notebook with FAST=True, a smoke run of the script itself.)
+Run: .venv/bin/python benchmarks/book_time.py [--workers N] [--fast]
+(About half an hour from an empty cache on a 2-core CPU; --fast runs every notebook with
+FAST=True, a smoke run of the script itself.)
 """
 from __future__ import annotations
 
@@ -33,16 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-HEAD_TO_HEAD = "05_head_to_head.ipynb"
 
-
-def configurations(workers: int) -> dict[str, dict]:
-    """Name -> (seeds of the head-to-head, worker processes)."""
-    return {
-        "3 seeds, 1 worker": {"seeds": [0, 1, 2], "workers": 1},
-        "5 seeds, 1 worker": {"seeds": [0, 1, 2, 3, 4], "workers": 1},
-        f"5 seeds, {workers} workers": {"seeds": [0, 1, 2, 3, 4], "workers": workers},
-    }
+#: The total may take at most this multiple of the floor.
+TARGET_RATIO = 1.5
 
 
 def execute(notebook: Path, out: Path, env: dict[str, str], parameters: dict) -> float:
@@ -59,68 +49,66 @@ def execute(notebook: Path, out: Path, env: dict[str, str], parameters: dict) ->
     return seconds
 
 
-def run(name: str, spec: dict, scratch: Path, fast: bool) -> dict:
-    """Execute every notebook under configuration ``spec`` from an empty cache; return its figures."""
+def run(workers: int, scratch: Path, fast: bool) -> dict[str, dict]:
+    """Execute every notebook from an empty cache; return per notebook its seconds and train-log counts."""
     from vaelib.cache import summarise_log
 
-    folder = scratch / name.replace(" ", "").replace(",", "-")
-    folder.mkdir(parents=True)
-    log = folder / "train-log.jsonl"
-    env = {**os.environ, "VAELIB_CACHE_DIR": str(folder / "cache"), "VAELIB_TRAIN_LOG": str(log),
-           "VAELIB_NUMERICS": "canonical", "VAELIB_WORKERS": str(spec["workers"])}
-    seconds = {}
+    env = {**os.environ, "VAELIB_CACHE_DIR": str(scratch / "cache"), "VAELIB_NUMERICS": "canonical",
+           "OPENBLAS_CORETYPE": "Haswell", "VAELIB_WORKERS": str(workers)}
+    figures = {}
     for notebook in NOTEBOOKS:
-        parameters = {"FAST": True} if fast else {}
-        if notebook.name == HEAD_TO_HEAD:
-            parameters["SEEDS"] = spec["seeds"]
-        seconds[notebook.name] = execute(notebook, folder / notebook.name, env, parameters)
-        print(f"  {name}: {notebook.name} {seconds[notebook.name]:.0f} s", flush=True)
-    counts = summarise_log(log)
-    return {"seconds": seconds, "total": sum(seconds.values()), **counts}
+        log = scratch / f"{notebook.stem}.train-log.jsonl"
+        seconds = execute(notebook, scratch / notebook.name, {**env, "VAELIB_TRAIN_LOG": str(log)},
+                          {"FAST": True} if fast else {})
+        figures[notebook.name] = {"seconds": seconds, **summarise_log(log)}
+        print(f"  {notebook.name}: {seconds:.0f} s, trained {figures[notebook.name]['trained']} models", flush=True)
+    return figures
 
 
-def report(results: dict[str, dict]) -> None:
-    """Print the per-notebook table, the totals, the model counts and the ratios."""
-    names = list(results)
-    print("\nseconds per notebook (empty cache, canonical numerics)")
-    print(f"{'notebook':28s}" + "".join(f"{n:>22s}" for n in names))
-    for notebook in NOTEBOOKS:
-        print(f"{notebook.name:28s}" + "".join(f"{results[n]['seconds'][notebook.name]:22.0f}" for n in names))
-    print(f"{'total':28s}" + "".join(f"{results[n]['total']:22.0f}" for n in names))
-    print(f"{'models trained':28s}" + "".join(f"{results[n]['trained']:22d}" for n in names))
-    print(f"{'models loaded':28s}" + "".join(f"{results[n]['loaded']:22d}" for n in names))
-    print(f"{'training seconds (summed)':28s}" + "".join(f"{results[n]['train_seconds']:22.0f}" for n in names))
-    base = results.get("3 seeds, 1 worker")
-    sequential5 = results.get("5 seeds, 1 worker")
-    parallel5 = next((results[n] for n in names if n.startswith("5 seeds") and not n.endswith(" 1 worker")), None)
-    if base and parallel5:
-        ratio = parallel5["total"] / base["total"]
-        print(f"\n5 seeds in parallel / 3 seeds sequentially: {ratio:.2f}x (target <= 0.8x: "
-              f"{'met' if ratio <= 0.8 else 'NOT met'})")
-    if sequential5 and parallel5:
-        print(f"5 seeds: parallel / sequential: {parallel5['total'] / sequential5['total']:.2f}x")
-    if parallel5:
-        print(f"5 seeds in parallel, all notebooks: {parallel5['total'] / 60:.1f} min (target <= 5 min: "
-              f"{'met' if parallel5['total'] <= 300 else 'NOT met'})")
+def report(figures: dict[str, dict], gflops: float, workers: int) -> None:
+    """Print the per-notebook table against the floor, the total, and the target's verdict.
+
+    ``gflops``: single-thread GFLOP/s of the canonical kernels on the book's shapes; the floor of a
+    notebook is its training FLOP / (``gflops`` x ``workers``).
+    """
+    rate = gflops * 1e9 * workers
+    print(f"\nfloor: training FLOP at {gflops:.1f} GFLOP/s per worker x {workers} workers = {rate / 1e9:.1f} GFLOP/s")
+    header = f"{'notebook':28s}{'trained':>9s}{'TFLOP':>9s}{'seconds':>10s}{'GFLOP/s':>9s}{'floor s':>9s}{'ratio':>8s}"
+    print(header)
+    rows = list(figures.items()) + [("total", {k: sum(f[k] for f in figures.values())
+                                              for k in ("trained", "train_flop", "seconds")})]
+    for name, f in rows:
+        floor = f["train_flop"] / rate
+        ratio = f"{f['seconds'] / floor:7.2f}x" if floor > 0 else "      -"
+        print(f"{name:28s}{f['trained']:9d}{f['train_flop'] / 1e12:9.2f}{f['seconds']:10.0f}"
+              f"{f['train_flop'] / f['seconds'] / 1e9:9.1f}{floor:9.0f} {ratio}")
+    total = rows[-1][1]
+    floor = total["train_flop"] / rate
+    if floor > 0:
+        ratio = total["seconds"] / floor
+        print(f"\nall notebooks: {total['seconds'] / 60:.1f} min, {ratio:.2f}x the floor of {floor / 60:.1f} min "
+              f"(target <= {TARGET_RATIO}x: {'met' if ratio <= TARGET_RATIO else 'NOT met'})")
 
 
 def main() -> None:
+    import vaelib
     from vaelib.parallel import default_workers
 
+    sys.path.insert(0, str(Path(__file__).parent))
+    from throughput import gemm_gflops
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=default_workers(), help="workers of the parallel run")
-    parser.add_argument("--only", action="append", default=None, help="run only this configuration (repeatable)")
+    parser.add_argument("--workers", type=int, default=default_workers(), help="worker processes (VAELIB_WORKERS)")
     parser.add_argument("--fast", action="store_true", help="every notebook with FAST=True (a smoke run)")
     args = parser.parse_args()
-    specs = configurations(args.workers)
-    chosen = args.only or list(specs)
-    unknown = [n for n in chosen if n not in specs]
-    if unknown:
-        raise SystemExit(f"unknown configuration(s) {unknown}; choose from {list(specs)}")
+    if not vaelib.numerics.current().bit_identical:
+        raise SystemExit(f"run under canonical numerics: {vaelib.numerics.current().describe()}")
+    speed = gemm_gflops()["canonical kernels"]
     scratch = Path(tempfile.mkdtemp(prefix="vaelib-book-time-"))
-    print(f"scratch folder {scratch}; {len(NOTEBOOKS)} notebooks; configurations {chosen}", flush=True)
-    results = {name: run(name, specs[name], scratch, args.fast) for name in chosen}
-    report(results)
+    print(f"CPU {vaelib.numerics.cpu_model()}; {vaelib.numerics.current().describe()}\n"
+          f"scratch folder {scratch}; {len(NOTEBOOKS)} notebooks, {args.workers} workers; canonical kernels "
+          f"{speed:.1f} GFLOP/s on one thread", flush=True)
+    report(run(args.workers, scratch, args.fast), speed, args.workers)
 
 
 if __name__ == "__main__":

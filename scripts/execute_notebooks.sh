@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Re-execute every notebook in place, so the outputs committed with it (which nbval compares
-# and readers see) come from the current vaelib. Trained models come from the cache.
+# Re-execute notebooks in place, so the outputs committed with them (which the book renders and
+# nbval compares) come from the current vaelib. Trained models come from the cache when present.
+# With no argument: every notebook, then the machine's numerics fingerprint
+# (tests/numerics_fingerprint.json) that the tests on every other machine compare with.
 # Usage: bash scripts/execute_notebooks.sh [notebooks/NN_name.ipynb ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The book is executed and tested under canonical numerics (vaelib.numerics): the same bits on any
-# x86-64 CPU with AVX2, so that stored outputs reproduce on every machine.
-export VAELIB_NUMERICS="${VAELIB_NUMERICS:-canonical}"
+source scripts/numerics_env.sh
 bash scripts/setup.sh
+mkdir -p _build
+export VAELIB_TRAIN_LOG="$(pwd)/_build/vaelib-train-log.jsonl"
 if [ "$#" -eq 0 ]; then
     # What canonical numerics train on this machine, for tests/test_numerics.py to compare with on every other one.
     .venv/bin/python - <<'PY'
@@ -25,19 +27,25 @@ fi
 cd notebooks
 if [ "$#" -gt 0 ]; then files=("${@#notebooks/}"); else files=([0-9][0-9]_*.ipynb); fi
 for nb in "${files[@]}"; do
-    echo "executing $nb"
+    rm -f "$VAELIB_TRAIN_LOG"
+    start=$(date +%s)
     ../.venv/bin/jupyter execute --inplace "$nb"
     # Progress bars go to stderr only when a model is trained rather than loaded from the cache:
-    # they depend on the cache, not on the code, and the book removes them. Keep them out of the
-    # stored outputs, which nbval compares with a run on a warm cache.
-    ../.venv/bin/python - "$nb" <<'PY'
+    # they depend on the cache, not on the code. Keep them out of the stored outputs, which nbval
+    # compares with a run on a warm cache.
+    ../.venv/bin/python - "$nb" "$VAELIB_TRAIN_LOG" "$(( $(date +%s) - start ))" <<'PY'
 import sys
 import nbformat
-path = sys.argv[1]
+from vaelib.cache import summarise_log
+from vaelib.parallel import default_workers
+path, log, seconds = sys.argv[1:4]
 nb = nbformat.read(path, as_version=4)
 for cell in nb.cells:
     if cell.cell_type == "code":
         cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
 nbformat.write(nb, path)
+c = summarise_log(log)
+print(f"{path}: {seconds} s; trained {c['trained']} models ({c['train_seconds']:.0f} s of training on "
+      f"{default_workers()} workers), loaded {c['loaded']} from the cache")
 PY
 done

@@ -34,7 +34,7 @@ import vaelib
 print(json.dumps({"numerics": vaelib.numerics.current().describe(), **vaelib.numerics.fingerprint()}))
 """
 
-#: Simulated machines: what each one's CPU would make torch and MKL do without being told.
+#: Simulated machines: what each one's CPU would make torch, MKL and OpenBLAS do without being told.
 MACHINES: dict[str, dict[str, str]] = {
     "this machine": {},
     "torch's DEFAULT kernels (another CPU capability)": {"ATEN_CPU_CAPABILITY": "default"},
@@ -43,13 +43,26 @@ MACHINES: dict[str, dict[str, str]] = {
     "MKL asked for AVX2 (Intel honours it, AMD falls back to AUTO)": {"MKL_CBWR": "AVX2"},
     "1 core": {"SIM_THREADS": "1"},
     "3 cores": {"SIM_THREADS": "3"},
-    "all at once": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AUTO", "SIM_THREADS": "3"},
+    "OpenBLAS core type Zen (what an AMD Zen CPU picks)": {"OPENBLAS_CORETYPE": "Zen"},
+    "OpenBLAS core type SkylakeX (what an AVX-512 CPU picks)": {"OPENBLAS_CORETYPE": "SkylakeX"},
+    "OpenBLAS L2 cache of 256 KiB": {"OPENBLAS_L2_SIZE": "262144"},
+    "OpenBLAS L2 cache of 2 MiB": {"OPENBLAS_L2_SIZE": "2097152"},
+    "OpenBLAS asked for 3 threads": {"OPENBLAS_NUM_THREADS": "3"},
+    "all at once": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AUTO", "SIM_THREADS": "3",
+                    "OPENBLAS_CORETYPE": "SkylakeX", "OPENBLAS_L2_SIZE": "2097152", "OPENBLAS_NUM_THREADS": "3"},
 }
+
+#: Environment variables a simulated machine may set; the test's own values of them are dropped first.
+KNOBS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "SIM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+         "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+#: What the book's scripts export (scripts/*.sh): numpy's own OpenBLAS on the pinned core type too.
+SCRIPTS_ENV = {"OPENBLAS_CORETYPE": "Haswell"}
 
 
 def _train_on(machine: str, mode: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "SIM_THREADS")}
-    env.update(MACHINES[machine], VAELIB_NUMERICS=mode)
+    env = {k: v for k, v in os.environ.items() if k not in KNOBS}
+    env.update(SCRIPTS_ENV, **MACHINES[machine], VAELIB_NUMERICS=mode)
     done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -82,11 +95,60 @@ def test_without_canonical_numerics_each_knob_changes_the_trained_bits(native_ru
         f"{machine!r} trained the same bits as {same_as!r} natively: this knob does not need pinning here"
 
 
+def _bits(run: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in run.items() if k != "numerics"}
+
+
 def test_with_canonical_numerics_every_simulated_machine_trains_the_same_bits(canonical_runs):
     reference = canonical_runs["this machine"]
     assert "bit-identical to the book" in reference["numerics"], reference["numerics"]
+    assert "matrix products OpenBLAS" in reference["numerics"] and "Haswell" in reference["numerics"]
     for machine, run in canonical_runs.items():
-        assert run == reference, f"{machine!r} differs under canonical numerics: {run} vs {reference}"
+        assert run["numerics"].startswith("numerics: canonical"), (machine, run["numerics"])
+        assert _bits(run) == _bits(reference), f"{machine!r} differs under canonical numerics: {run} vs {reference}"
+
+
+def test_another_core_type_in_the_environment_is_reported_for_numpys_openblas(canonical_runs):
+    """vaelib's own OpenBLAS is pinned whatever the environment says; numpy's copy reads the variable: named, not hidden."""
+    run = canonical_runs["OpenBLAS core type SkylakeX (what an AVX-512 CPU picks)"]
+    assert "NOT bit-identical" in run["numerics"] and "OPENBLAS_CORETYPE" in run["numerics"], run["numerics"]
+
+
+#: A child process under native numerics (vaelib loads no OpenBLAS): load vaelib's OpenBLAS with the core type
+#: given and print the kernel table it runs and the fingerprint of the book's products on it.
+PRODUCTS = r"""
+import json, sys
+import vaelib
+from vaelib import blas
+kernel, problem = blas.load(sys.argv[1])
+assert kernel is not None, problem
+blas.route(True)
+print(json.dumps({"corename": kernel.corename, "products": blas.product_fingerprint()}))
+"""
+
+
+def _products(coretype: str, **env: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if k not in KNOBS}
+    done = subprocess.run([sys.executable, "-c", PRODUCTS, coretype], env={**clean, **env, "VAELIB_NUMERICS": "native"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_pinned_products_are_the_same_bits_for_every_core_type_and_cache_size_that_maps_to_the_avx2_kernels():
+    """The knobs of OpenBLAS itself: core types that run the AVX2 kernels, its cache-size guess, its thread count."""
+    reference = _products("Haswell")
+    assert reference["corename"] == "Haswell"
+    for coretype, env in (("Zen", {}), ("Haswell", {"OPENBLAS_L2_SIZE": "262144"}),
+                          ("Haswell", {"OPENBLAS_L2_SIZE": "2097152"}), ("Haswell", {"OPENBLAS_NUM_THREADS": "3"})):
+        assert _products(coretype, **env)["products"] == reference["products"], (coretype, env)
+
+
+def test_another_core_types_kernels_give_other_product_bits():
+    """So the pin matters: on a CPU with AVX-512, OpenBLAS's own choice (SkylakeX) rounds the products differently."""
+    if "avx512f" not in Path("/proc/cpuinfo").read_text():
+        pytest.skip("this CPU has no AVX-512: OpenBLAS runs the Haswell kernels for SkylakeX too")
+    assert _products("SkylakeX")["products"] != _products("Haswell")["products"]
 
 
 def test_canonical_and_native_bits_differ(native_runs, canonical_runs):
@@ -128,18 +190,19 @@ def test_unknown_mode_is_one_line_naming_the_accepted_values():
            "'native'" in done.stderr.strip().splitlines()[-1]
 
 
-@pytest.fixture
-def restore_numerics():
-    yield
-    numerics.apply()
-
-
-def test_a_cpu_without_avx2_gets_a_warning_not_a_crash(monkeypatch, restore_numerics):
-    monkeypatch.setattr(numerics, "cpu_has_avx2", lambda: False)
-    with pytest.warns(numerics.NumericsWarning, match="no AVX2.*bit-equality with the book is not promised"):
-        state = numerics.apply("canonical")
+def test_a_cpu_without_avx2_gets_a_warning_not_a_crash(monkeypatch):
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(numerics, "cpu_has_avx2", lambda: False)
+            with pytest.warns(numerics.NumericsWarning, match="no AVX2.*bit-equality with the book is not promised"):
+                state = numerics.apply("canonical")
+    finally:
+        numerics.apply()   # after the patch is undone (a fixture's teardown would run before monkeypatch's)
     assert state.mode == "canonical" and not state.bit_identical and state.threads == 1
-    assert "NOT bit-identical" in state.describe()
+    assert "NOT bit-identical" in state.describe() and state.matmul == "torch"
+    # the rest of the session runs under the real numerics again: a leak here once made later tests disagree
+    # with their worker processes about every cache key
+    assert numerics.current().bit_identical and vaelib.blas.routed()
 
 
 def test_torch_used_before_vaelib_is_reported_not_hidden():

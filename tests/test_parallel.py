@@ -53,7 +53,7 @@ def test_nothing_is_trained_twice(private_cache, tmp_path, monkeypatch):
     assert summarise_log(log)["trained"] == 3 and summarise_log(log)["loaded"] == 0
     log.unlink()
     again = vaelib.train_many(configs, workers=2, progress=False)
-    assert summarise_log(log) == {"trained": 0, "loaded": 3, "train_seconds": 0.0}
+    assert summarise_log(log) == {"trained": 0, "loaded": 3, "train_seconds": 0.0, "train_flop": 0.0}
     assert [r.config for r in again] == configs
 
 
@@ -67,6 +67,15 @@ def test_workers_cache_the_evaluations_the_caller_asks_for(private_cache, digits
     monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
     record = metrics.evaluate_cached(vaelib.load_or_train(configs[0], data=digits), digits, **evaluate)
     assert record["recon_bce_nats"] > 0
+
+
+def test_a_workers_error_is_raised_here_and_stops_the_others(private_cache):
+    diverging = TrainConfig(design="vae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=50, lr=1e9, seed=0)
+    with pytest.raises(vaelib.TrainingDivergedError, match="loss became"):
+        vaelib.train_many([diverging] + _configs()[:3], workers=2, progress=False)
+    models = private_cache / "models"
+    assert not models.exists() or (list(models.glob("*.tmp")) == [] and list(models.glob(".*")) == [])
+    assert cache_path(diverging, private_cache).exists() is False
 
 
 def test_one_worker_trains_in_this_process(private_cache, tmp_path, monkeypatch):

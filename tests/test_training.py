@@ -88,3 +88,14 @@ def test_history_frame(digits):
     df = train(small("ae", epochs=2), digits, progress=False).history.to_frame()
     assert list(df.index) == [1, 2]
     assert {"train_total", "test_reconstruction", "seconds"} <= set(df.columns)
+
+
+def test_matmul_flop_counts_every_layer_forward_and_backward_but_the_datas_gradient():
+    from vaelib.training import History, matmul_flop
+
+    model = vaelib.build_model(TrainConfig(design="vae", latent_dim=16), 784)
+    history = History(n_train=100, n_test=10, epoch_seconds=[1.0, 1.0])
+    layers = [(784, 400), (400, 32), (16, 400), (400, 784)]   # trunk, head (mean and log-variance), decoder
+    forward = sum(2 * a * b for a, b in layers)
+    backward = 2 * forward - 2 * 784 * 400                     # no gradient for the images themselves
+    assert matmul_flop(model, history) == 2 * (100 * (forward + backward) + 10 * forward)

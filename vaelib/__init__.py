@@ -8,7 +8,15 @@ from __future__ import annotations
 
 __version__ = "0.4.0"
 
-# First, before anything runs a torch operation: MKL's branch and torch's kernels are fixed by
+# First of all, before torch loads numpy: numpy's and scipy's own OpenBLAS (the mixture fits of the
+# metrics, in float64) read their core type when they are loaded. Under canonical numerics they run the
+# same AVX2 kernels as vaelib's matrix products (vaelib.blas), unless the environment already says otherwise.
+import os as _os
+
+if _os.environ.get("VAELIB_NUMERICS", "auto").strip().lower() in ("auto", "canonical"):
+    _os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
+# Then, before anything runs a torch operation: MKL's branch and torch's kernels are fixed by
 # the first one (vaelib.numerics; $VAELIB_NUMERICS = auto / canonical / native).
 from . import numerics
 from .errors import UnknownNameError as _UnknownNameError

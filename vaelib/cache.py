@@ -20,18 +20,20 @@ from . import numerics
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import Dataset, default_cache_dir
-from .training import TrainResult, train
+from .training import TrainResult, matmul_flop, train
 
 #: Raise when training code changes in a way that changes results for the same config.
-CACHE_VERSION = 2
+#: 3: the canonical matrix products run on vaelib's pinned OpenBLAS (vaelib.blas); histories count test images.
+CACHE_VERSION = 3
 
 #: When this environment variable names a file, every :func:`load_or_train` appends one JSON line to it:
-#: ``{"event": "trained" | "loaded", "design": ..., "latent_dim": ..., "seconds": ..., "pid": ...}``.
+#: ``{"event": "trained" | "loaded", "design": ..., "latent_dim": ..., "seconds": ..., "flop": ..., "pid": ...}``
+#: (``flop``: :func:`vaelib.training.matmul_flop` of a trained model, 0 for a loaded one).
 #: The book build sets it and prints how many models were trained and how many loaded.
 TRAIN_LOG_ENV = "VAELIB_TRAIN_LOG"
 
 
-def log_event(event: str, config: TrainConfig, seconds: float) -> None:
+def log_event(event: str, config: TrainConfig, seconds: float, flop: float = 0.0) -> None:
     """Append one line for ``config`` to the file named by ``$VAELIB_TRAIN_LOG`` (nothing when it is unset).
 
     One ``write`` of one short line in append mode, so lines from parallel workers do not interleave.
@@ -41,14 +43,15 @@ def log_event(event: str, config: TrainConfig, seconds: float) -> None:
         return
     line = json.dumps({"event": event, "design": config.design, "dataset": config.dataset,
                        "latent_dim": config.latent_dim, "seed": config.seed, "seconds": round(seconds, 3),
-                       "pid": os.getpid()}) + "\n"
+                       "flop": flop, "pid": os.getpid()}) + "\n"
     with open(target, "a") as f:
         f.write(line)
 
 
 def summarise_log(path: str | Path) -> dict[str, float]:
-    """Counts of a train log: ``{"trained": n, "loaded": n, "train_seconds": s}`` (zeros for a missing file)."""
-    counts = {"trained": 0, "loaded": 0, "train_seconds": 0.0}
+    """Counts of a train log: ``{"trained": n, "loaded": n, "train_seconds": s, "train_flop": FLOP}`` (zeros for a
+    missing file): models trained and loaded, and the seconds and matrix-product FLOP of the trainings."""
+    counts = {"trained": 0, "loaded": 0, "train_seconds": 0.0, "train_flop": 0.0}
     path = Path(path)
     if not path.exists():
         return counts
@@ -57,6 +60,7 @@ def summarise_log(path: str | Path) -> dict[str, float]:
         counts[entry["event"]] += 1
         if entry["event"] == "trained":
             counts["train_seconds"] += entry["seconds"]
+            counts["train_flop"] += entry.get("flop", 0.0)
     return counts
 
 
@@ -92,7 +96,7 @@ def load_or_train(
         return result
     result = train(config, data, device=device, progress=progress)
     save_checkpoint(result, path)
-    log_event("trained", config, time.perf_counter() - start)
+    log_event("trained", config, time.perf_counter() - start, flop=matmul_flop(result.model, result.history))
     return result
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .blas import Linear
 from .config import TrainConfig
 from .errors import VaelibError
 from .regularisers import Regulariser, get_regulariser
@@ -45,10 +46,13 @@ class LossTerms(NamedTuple):
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers between consecutive ``sizes`` with ReLU in between (none after the last)."""
+    """Linear layers between consecutive ``sizes`` with ReLU in between (none after the last).
+
+    The layers are :class:`vaelib.blas.Linear`: ``torch.nn.Linear`` whose products run on the canonical kernels.
+    """
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
+        layers.append(Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
@@ -111,7 +115,7 @@ class AutoEncoder(nn.Module):
             self.trunk = nn.Sequential(mlp([data_dim, *hidden_dims]), nn.ReLU(inplace=True))
         h = hidden_dims[-1]
         # the Gaussian head computes mean and log-variance with one layer (one matmul, then split)
-        self.to_code = nn.Linear(h, 2 * latent_dim if head == "gaussian" else latent_dim)
+        self.to_code = Linear(h, 2 * latent_dim if head == "gaussian" else latent_dim)
         self.decoder = mlp([latent_dim, *reversed(hidden_dims), data_dim])
         self.register_buffer("fixed_logvar", torch.tensor(2.0 * math.log(sigma0)), persistent=False)
 

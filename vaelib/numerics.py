@@ -3,11 +3,15 @@
 Training is chaotic: two CPUs that round one matrix product differently end 30 epochs
 apart by percents of FID. What decides the rounding, measured on torch 2.13 (CPU wheel):
 
-- **MKL's code branch.** torch's float matrix products are MKL's ``sgemm``, which picks
-  kernels for the CPU it runs on. Intel's conditional numerical reproducibility (CNR)
-  fixes them, but on non-Intel CPUs every branch except ``COMPATIBLE`` silently falls
-  back to the CPU's own (``AUTO``) dispatch, so only ``COMPATIBLE`` (SSE2 kernels) gives
-  the same bits on Intel and AMD.
+- **The matrix-product kernels.** torch's float matrix products are MKL's ``sgemm``, which
+  picks kernels for the CPU it runs on. Under canonical numerics the products that dominate
+  training and evaluation (every linear layer, forward and backward; the MMD's distances)
+  run instead on vaelib's own OpenBLAS with its core type pinned to the AVX2 kernels
+  (:mod:`vaelib.blas`): the same bits on any CPU with AVX2 and FMA, at native AVX2 speed.
+- **MKL's code branch**, for what still runs in MKL (other products, its vector maths).
+  Intel's conditional numerical reproducibility (CNR) fixes its kernels, but on non-Intel
+  CPUs every branch except ``COMPATIBLE`` silently falls back to the CPU's own (``AUTO``)
+  dispatch, so only ``COMPATIBLE`` (SSE2 kernels) gives the same bits on Intel and AMD.
 - **ATen's CPU capability.** torch's own vectorised kernels (reductions, Adam, the
   losses) exist in DEFAULT, AVX2 and AVX512 builds and round differently; torch picks the
   widest the CPU has. Pinned to AVX2 here.
@@ -23,16 +27,18 @@ matrix product or first torch operation, so they are applied when :mod:`vaelib` 
 imported, from the environment variable ``VAELIB_NUMERICS``:
 
 - ``canonical``: all of the above, and training on the CPU. Bit-identical across x86-64
-  CPUs with AVX2, Intel or AMD, whatever their core count; about half the speed.
+  CPUs with AVX2 and FMA, Intel or AMD, whatever their core count; one thread at AVX2 speed
+  (``benchmarks/throughput.py`` measures the cost against native numerics).
 - ``native``: the machine's fastest: a CUDA GPU when there is one, every CPU core, MKL
   and ATen kernels chosen for this CPU. Results agree with the book's up to the spread
   over seeds, not bit for bit.
 - ``auto`` (the default): ``canonical`` on a machine without a CUDA GPU, ``native`` with one
   (a GPU cannot reproduce a CPU's bits anyway, and speed matters more there).
 
-numpy, scipy and scikit-learn (feature statistics, mixture fits) use their own BLAS,
-whose kernels are not pinned; they compute in float64 on finished models, where
-differences stay in the last digits instead of being amplified by training.
+numpy and scipy (scikit-learn's mixture fits, in float64 on finished models) bring their
+own OpenBLAS, which reads its core type when it is loaded: vaelib sets
+``OPENBLAS_CORETYPE=Haswell`` when it is imported before them (the book's scripts export
+it), and canonical numerics name any copy already running other kernels.
 """
 from __future__ import annotations
 
@@ -46,6 +52,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import blas
 from .errors import check_choice
 
 #: The environment variable read when vaelib is imported.
@@ -53,8 +60,9 @@ ENV_VAR = "VAELIB_NUMERICS"
 
 MODES: dict[str, str] = {
     "auto": "canonical on a machine without a CUDA GPU, native with one",
-    "canonical": "bit-identical on any x86-64 CPU with AVX2: CPU only, 1 thread, MKL branch COMPATIBLE, "
-                 "ATen kernels AVX2, oneDNN off, deterministic algorithms (about half the speed)",
+    "canonical": "bit-identical on any x86-64 CPU with AVX2 and FMA: CPU only, 1 thread, matrix products on "
+                 "OpenBLAS's AVX2 kernels, MKL branch COMPATIBLE, ATen kernels AVX2, oneDNN off, deterministic "
+                 "algorithms",
     "native": "the machine's fastest: a CUDA GPU when there is one, every CPU core, kernels chosen for this CPU",
 }
 
@@ -93,6 +101,7 @@ class Numerics:
     aten_capability: str
     bit_identical: bool
     problems: tuple[str, ...] = ()
+    matmul: str = "torch"
 
     def describe(self) -> str:
         """One line for a notebook or log: the mode and what it fixed."""
@@ -101,13 +110,13 @@ class Numerics:
                     f"ATen kernels {self.aten_capability}; results match the book up to the seed spread)")
         promise = ("bit-identical to the book" if self.bit_identical
                    else "NOT bit-identical: " + "; ".join(self.problems))
-        return (f"numerics: canonical (cpu, {self.threads} thread, MKL branch {self.mkl_branch}, "
-                f"ATen kernels {self.aten_capability}; {promise})")
+        return (f"numerics: canonical (cpu, {self.threads} thread, matrix products {self.matmul}, MKL branch "
+                f"{self.mkl_branch}, ATen kernels {self.aten_capability}; {promise})")
 
     @property
     def cache_tag(self) -> str:
         """The part of every cache key that depends on the numerics: models trained natively and canonically differ."""
-        return "canonical" if self.mode == "canonical" else "native"
+        return f"canonical ({self.matmul})" if self.mode == "canonical" else "native"
 
 
 _CURRENT: Numerics | None = None
@@ -130,13 +139,11 @@ def resolve_mode(requested: str | None = None) -> tuple[str, str]:
 
 
 def cpu_has_avx2() -> bool:
-    """True on an x86-64 CPU with AVX2 (the ISA canonical numerics pin torch's kernels to)."""
+    """True on an x86-64 CPU with AVX2 and FMA (the ISA canonical numerics pin torch's and OpenBLAS's kernels to)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
-    import torch
-
-    probe = getattr(torch.cpu, "_is_avx2_supported", None)
-    return bool(probe()) if probe is not None else "avx2" in _cpu_flags()
+    flags = next((line.split(":", 1)[1].split() for line in _cpu_flags().splitlines() if line.startswith("flags")), [])
+    return {"avx2", "fma"} <= set(flags)
 
 
 def _cpu_flags() -> str:
@@ -237,22 +244,37 @@ def _apply_canonical(torch, requested: str) -> Numerics:
         # MKL takes a branch only before its first call
         problems.append(f"MKL was already used in this process with branch {mkl_branch()}; restart it with "
                         f"{ENV_VAR}=canonical set before any matrix product")
+    kernel, problem = blas.load() if has_avx2 else (None, None)
+    if problem:
+        problems.append(problem)
+    elif kernel is not None:
+        problems.extend(blas.other_openblas_problems())
+    blas.route(kernel is not None)
+    # libraries loaded later (scipy's OpenBLAS, scikit-learn's OpenMP) read their thread count from the environment
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(name, str(CANONICAL_THREADS))
     torch.set_num_threads(CANONICAL_THREADS)
     _limit_blas_threads(CANONICAL_THREADS)
     torch.backends.mkldnn.enabled = False   # convolutions then run as MKL matrix products,
     torch.backends.nnpack.set_flags(False)  # not as oneDNN's or NNPACK's CPU-specific kernels
     torch.use_deterministic_algorithms(True)
+    # ... without filling every new tensor with NaN first (a debugging aid of deterministic mode that cost
+    # 8% of a training step: every output of the canonical matrix products is written in full anyway)
+    torch.utils.deterministic.fill_uninitialized_memory = False
     return Numerics("canonical", requested, "cpu", torch.get_num_threads(), mkl_branch(), capability,
-                    bit_identical=not problems, problems=tuple(problems))
+                    bit_identical=not problems, problems=tuple(problems),
+                    matmul=kernel.describe() if kernel is not None else "torch")
 
 
 def _apply_native(torch, requested: str) -> Numerics:
     threads = _NATIVE_THREADS or torch.get_num_threads()
+    blas.route(False)
     torch.set_num_threads(threads)
     _limit_blas_threads(None)
     torch.backends.mkldnn.enabled = True
     torch.backends.nnpack.set_flags(True)
     torch.use_deterministic_algorithms(False)
+    torch.utils.deterministic.fill_uninitialized_memory = True
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return Numerics("native", requested, device, torch.get_num_threads(), mkl_branch(),
                     torch.backends.cpu.get_cpu_capability(), bit_identical=False)
@@ -297,7 +319,8 @@ def cpu_model() -> str:
 def fingerprint() -> dict[str, str]:
     """What this process's numerics train, as short hashes: the book's bits in a few seconds.
 
-    Returns ``{"vae": ..., "wae-mmd": ..., "classifier": ...}``: the first 16 hex digits of
+    Returns ``{"matmul": ..., "vae": ..., "wae-mmd": ..., "classifier": ...}``: the matrix
+    products alone (:func:`vaelib.blas.product_fingerprint`), then the first 16 hex digits of
     the sha256 of every weight of a VAE and a WAE-MMD (latent dim 8, 2 epochs on mnist5k,
     seed 0) and of the metrics' feature classifier (1 epoch, seed 0). Under canonical
     numerics two machines with equal fingerprints train the same bits for the book; where
@@ -319,7 +342,8 @@ def fingerprint() -> dict[str, str]:
         return h.hexdigest()[:16]
 
     data = load_dataset("mnist5k")
-    out = {design: digest(train(TrainConfig(design=design, latent_dim=8, epochs=2, seed=0), data,
+    out = {"matmul": blas.product_fingerprint()}
+    out |= {design: digest(train(TrainConfig(design=design, latent_dim=8, epochs=2, seed=0), data,
                                 progress=False).model)
            for design in ("vae", "wae-mmd")}
     out["classifier"] = digest(train_classifier(data, seed=0, epochs=1))

@@ -21,8 +21,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import pickle
+import signal
+import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +73,6 @@ def _is_default_split(data: Dataset, config: TrainConfig) -> bool:
     default = _data_for(config)
     return all(torch.equal(a, b) for a, b in ((data.x_train, default.x_train), (data.x_test, default.x_test),
                                               (data.y_train, default.y_train), (data.y_test, default.y_test)))
-
-
-def _worker_init() -> None:
-    """Runs once in each worker: vaelib applies the parent's numerics on import; one thread per worker."""
-    import vaelib  # noqa: F401  (applies $VAELIB_NUMERICS, inherited from the parent)
-
-    torch.set_num_threads(1)
 
 
 def _train_and_evaluate(config: TrainConfig, data: Dataset, cache_dir: str | Path | None,
@@ -169,30 +165,105 @@ def train_many(
             else load_or_train(c, data=data, cache_dir=cache_dir, progress=False) for c in configs]
 
 
+def _worker_main(conn: Connection, cache_dir: str | None, evaluate: dict[str, Any] | None) -> None:
+    """A worker process: one thread, Ctrl-C left to the parent; trains the configs it receives until told to stop.
+
+    Receives a config as JSON (``None``: stop) and answers ``None`` when it is cached, or the
+    error it raised.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides what an interrupt stops
+    import vaelib  # noqa: F401  (applies $VAELIB_NUMERICS, inherited from the parent)
+
+    torch.set_num_threads(1)
+    while (job := conn.recv()) is not None:
+        try:
+            _worker_job(job, cache_dir, evaluate)
+        except Exception as error:  # noqa: BLE001 - every error goes back to the parent, which raises it
+            conn.send(_portable(error))
+        else:
+            conn.send(None)
+
+
+def _portable(error: Exception) -> Exception:
+    """``error`` if it survives pickling (e.g. TrainingDivergedError, VaelibError), else a RuntimeError with its text."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def _stop(processes: Sequence[multiprocessing.process.BaseProcess], grace: float = 5.0, *,
+          terminate: bool = True) -> None:
+    """Wait for ``processes`` to end (``terminate``: after asking them to), at most ``grace`` seconds; then kill."""
+    for process in processes:
+        if terminate and process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
 def _run_workers(todo: list[TrainConfig], n_workers: int, cache_dir: str | Path | None,
                  evaluate: dict[str, Any] | None, progress: bool) -> None:
-    """Run :func:`_worker_job` for ``todo`` on ``n_workers`` fresh processes; stop them all on Ctrl-C."""
+    """Train ``todo`` on ``n_workers`` fresh processes, each fed the next config when it finishes one.
+
+    A worker's error is raised here (after every worker is stopped); so is the death of a worker.
+    Ctrl-C (or any exception here) terminates every worker, removes their unfinished temporary
+    files and re-raises. Only public multiprocessing APIs: a pipe per worker, its sentinel.
+    """
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: numerics applied at import, no forked state
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=context, initializer=_worker_init)
     cache = str(cache_dir) if cache_dir is not None else None
-    targets = [cache_path(c, cache_dir) for c in todo]
-    futures: dict[Future, TrainConfig] = {}
+    queue = list(enumerate(todo))[::-1]               # popped from the end: in order
+    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    busy: dict[Connection, tuple[multiprocessing.process.BaseProcess, TrainConfig]] = {}
     try:
-        futures = {pool.submit(_worker_job, c.to_json(), cache, evaluate): c for c in todo}
+        for _ in range(n_workers):
+            parent_end, child_end = context.Pipe()
+            process = context.Process(target=_worker_main, args=(child_end, cache, evaluate), daemon=True,
+                                      name="vaelib-worker")
+            process.start()
+            child_end.close()
+            workers.append((process, parent_end))
         with tqdm(total=len(todo), desc=f"training ({n_workers} workers)", disable=not progress) as bar:
-            remaining = set(futures)
-            while remaining:
-                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                for future in done:
-                    future.result()  # re-raises a worker's error (e.g. TrainingDivergedError) here
+            for process, conn in workers:
+                if queue:
+                    _, config = queue.pop()
+                    conn.send(config.to_json())
+                    busy[conn] = (process, config)
+            while busy:
+                sentinels = {process.sentinel: conn for conn, (process, _) in busy.items()}
+                for ready in wait(list(busy) + list(sentinels)):
+                    conn = ready if ready in busy else sentinels[ready]
+                    if conn not in busy:
+                        continue   # its message and its exit arrived together: handled already
+                    process, config = busy.pop(conn)
+                    try:
+                        answer = conn.recv()
+                    except EOFError:
+                        raise VaelibError(f"a worker process died (exit code {process.exitcode}) while training "
+                                          f"{config.design} z={config.latent_dim} seed {config.seed}; "
+                                          f"out of memory? Try VAELIB_WORKERS=1") from None
+                    if answer is not None:
+                        raise answer   # a worker's error (e.g. TrainingDivergedError), raised here
                     bar.update()
+                    if queue:
+                        _, config = queue.pop()
+                        conn.send(config.to_json())
+                        busy[conn] = (process, config)
+        for _, conn in workers:
+            conn.send(None)
+        _stop([process for process, _ in workers], grace=30.0, terminate=False)   # they exit on None
     except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        _remove_partial_files(targets)
+        _stop([process for process, _ in workers])
+        _remove_partial_files([cache_path(c, cache_dir) for c in todo])
         raise
-    pool.shutdown(wait=True)
+    finally:
+        for _, conn in workers:
+            conn.close()
 
 
 __all__ = ["WORKERS_ENV", "default_workers", "train_many"]

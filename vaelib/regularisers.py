@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from .blas import matmul
 from .errors import VaelibError, check_choice
 
 #: Scales of the multi-scale inverse multiquadric kernel (Tolstikhin et al. 2018):
@@ -52,7 +53,7 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, what: str) -> None:
 
 def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Pairwise squared Euclidean distances between rows of ``a`` (n, d) and ``b`` (m, d); shape (n, m)."""
-    return (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2.0 * a @ b.T).clamp_min(0.0)
+    return (a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2.0 * matmul(a, b.T)).clamp_min(0.0)
 
 
 class _IMQKernelSum(torch.autograd.Function):
@@ -129,8 +130,8 @@ def sliced_wasserstein(
     d = x.shape[1]
     theta = torch.randn(d, n_projections, generator=generator, device=x.device, dtype=x.dtype)
     theta = theta / theta.norm(dim=0, keepdim=True)
-    px = (x @ theta).sort(dim=0).values
-    py = (y @ theta).sort(dim=0).values
+    px = matmul(x, theta).sort(dim=0).values
+    py = matmul(y, theta).sort(dim=0).values
     return (px - py).pow(2).mean()
 
 
@@ -140,7 +141,7 @@ def moment_matching(z: torch.Tensor) -> torch.Tensor:
         raise VaelibError(f"moment matching needs a 2-D batch of at least 2 codes, got shape {tuple(z.shape)}")
     mean = z.mean(dim=0)
     centred = z - mean
-    cov = centred.T @ centred / (z.shape[0] - 1)
+    cov = matmul(centred.T, centred) / (z.shape[0] - 1)
     eye = torch.eye(z.shape[1], device=z.device, dtype=z.dtype)
     return mean.pow(2).sum() + (cov - eye).pow(2).sum()
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..blas import Linear
 from ..checkpoint import atomic_torch_save
 from .. import numerics
 from ..data import Dataset, check_data, default_cache_dir
@@ -48,10 +49,10 @@ class FeatureClassifier(nn.Module):
         self.dim = int(dim)
         self.n_classes = int(n_classes)
         self.body = nn.Sequential(
-            nn.Linear(dim, hidden_dims[0]), nn.ReLU(),
-            nn.Linear(hidden_dims[0], hidden_dims[1]), nn.ReLU(),
+            Linear(dim, hidden_dims[0]), nn.ReLU(),
+            Linear(hidden_dims[0], hidden_dims[1]), nn.ReLU(),
         )
-        self.head = nn.Linear(hidden_dims[1], n_classes)
+        self.head = Linear(hidden_dims[1], n_classes)
 
     @property
     def feature_dim(self) -> int:

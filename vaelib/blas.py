@@ -1,0 +1,315 @@
+"""Canonical matrix products: OpenBLAS's AVX2 kernels, one thread, the same bits on every x86-64 CPU with AVX2.
+
+Training spends most of its time in matrix products (the linear layers forward and
+backward, the MMD kernel's distances). torch's CPU wheel runs them in MKL, which picks its
+kernels for the CPU it finds; MKL's only branch that gives the same bits on Intel and AMD
+is ``COMPATIBLE``, whose SSE2 kernels run at about a third of the machine's speed.
+
+OpenBLAS with its core type pinned runs the same AVX2 (Haswell) kernels on any CPU that has
+AVX2 and FMA: one thread, the same blocking, the same order of fused multiply-adds, so the
+same bits, at native AVX2 speed. vaelib loads its own copy of OpenBLAS (the
+``scipy-openblas32`` package) with ``OPENBLAS_CORETYPE=Haswell`` and one thread, and, under
+canonical numerics (:mod:`vaelib.numerics`), routes the products that dominate training and
+evaluation through it: :class:`Linear` (the layers of every model and of the feature
+classifier) and :func:`matmul` (the MMD's distances, the sliced Wasserstein projections).
+Everything else keeps running in torch (MKL ``COMPATIBLE``, ATen's AVX2 kernels).
+
+Its own copy, loaded by path, does not depend on when numpy (which bundles another
+OpenBLAS) was imported. When the pin cannot be had (no AVX2/FMA, the package missing, a copy
+already loaded with another core type) :func:`load` says why, and numerics reports that
+bit-equality with the book is not promised; products then run in torch.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+from contextlib import contextmanager
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+#: The pip package whose OpenBLAS vaelib loads (its symbols carry the prefix ``scipy_``).
+PACKAGE = "scipy_openblas32"
+#: The OpenBLAS core type every machine is pinned to: the AVX2 + FMA kernels.
+CORETYPE = "Haswell"
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """The loaded canonical kernel: OpenBLAS ``version`` running core type ``corename`` on one thread."""
+
+    version: str
+    corename: str
+
+    def describe(self) -> str:
+        """e.g. 'OpenBLAS 0.3.34.481.3 Haswell, 1 thread'."""
+        return f"OpenBLAS {self.version} {self.corename}, 1 thread"
+
+
+_KERNEL: Kernel | None = None
+_GEMM: dict[torch.dtype, ctypes._CFuncPtr] = {}
+_ROUTED = False
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables inside the block and restore them after (child processes inherit nothing)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def library_path() -> Path | None:
+    """Path of the OpenBLAS shared library of :data:`PACKAGE` (without importing it), or None when not installed."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    lib_dir = Path(next(iter(spec.submodule_search_locations))) / "lib"
+    found = sorted(lib_dir.glob("libscipy_openblas*.so")) + sorted(lib_dir.glob("libscipy_openblas*.dylib"))
+    return found[0] if found else None
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PACKAGE.replace("_", "-"))
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def load(coretype: str = CORETYPE) -> tuple[Kernel | None, str | None]:
+    """Load OpenBLAS with its core type pinned to ``coretype`` (:data:`CORETYPE`) and one thread (once per process).
+
+    Another ``coretype`` is for tests that show what the pin changes. Returns ``(kernel, None)`` when the pinned kernels run here, else ``(None, reason)``: one
+    line saying why bit-equality with the book cannot be had (no AVX2/FMA, :data:`PACKAGE` not
+    installed, or a copy of it already loaded in this process with another core type).
+    """
+    global _KERNEL
+    if _KERNEL is not None:
+        return _KERNEL, None
+    flags = _cpu_flags()
+    if not {"avx2", "fma"} <= flags:
+        return None, ("this CPU has no AVX2/FMA, so the canonical AVX2 matrix-product kernels cannot run here; "
+                      "bit-equality with the book is not promised (results agree up to the seed spread)")
+    path = library_path()
+    if path is None:
+        return None, (f"the package {PACKAGE.replace('_', '-')} (vaelib's pinned OpenBLAS) is not installed: "
+                      f"pip install -r requirements.txt")
+    # OpenBLAS reads its core type and thread count once, when the library is loaded
+    with _environment(OPENBLAS_CORETYPE=coretype, OPENBLAS_NUM_THREADS="1", OPENBLAS_VERBOSE="0"):
+        try:
+            lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_LOCAL)
+        except OSError as e:
+            return None, f"vaelib's OpenBLAS ({path}) could not be loaded: {e}"
+    lib.scipy_openblas_get_corename.restype = ctypes.c_char_p
+    corename = lib.scipy_openblas_get_corename().decode()   # the kernel table it runs ('Haswell' for 'Zen')
+    if corename.lower() not in {coretype.lower(), CORETYPE.lower()}:
+        return None, (f"vaelib's OpenBLAS runs core type {corename}, not {coretype} (was {PACKAGE} imported "
+                      f"before vaelib?); restart Python and import vaelib first")
+    lib.scipy_openblas_set_num_threads(1)
+    for dtype, name, ctype in ((torch.float32, "scipy_cblas_sgemm", ctypes.c_float),
+                               (torch.float64, "scipy_cblas_dgemm", ctypes.c_double)):
+        fn = getattr(lib, name)
+        fn.restype = None
+        fn.argtypes = [ctypes.c_int] * 6 + [ctype, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                                            ctype, ctypes.c_void_p, ctypes.c_int]
+        _GEMM[dtype] = fn
+    _KERNEL = Kernel(_package_version(), corename)
+    return _KERNEL, None
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def other_openblas_problems() -> list[str]:
+    """Why numpy's or scipy's own OpenBLAS may not run the pinned kernels in this process (empty when they do).
+
+    Those copies (float64 products of the mixture fits) read ``$OPENBLAS_CORETYPE`` when they are
+    loaded: a copy already loaded with another core type, or the variable set to another one, is
+    named. Needs threadpoolctl (a scikit-learn dependency); without it, only the variable is checked.
+    """
+    problems = []
+    wanted = os.environ.get("OPENBLAS_CORETYPE")
+    if wanted is not None and wanted.lower() != CORETYPE.lower():
+        problems.append(f"$OPENBLAS_CORETYPE is {wanted!r}, so numpy's and scipy's OpenBLAS run other kernels than "
+                        f"the book's {CORETYPE}: unset it")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return problems
+    own = str(library_path()) if library_path() is not None else None
+    for info in threadpool_info():
+        arch = info.get("architecture") or ""
+        if info.get("internal_api") == "openblas" and info.get("filepath") != own and arch.lower() != CORETYPE.lower():
+            problems.append(f"{Path(info['filepath']).name} (numpy's or scipy's OpenBLAS) was loaded before vaelib and "
+                            f"runs core type {arch}, not {CORETYPE}: import vaelib before numpy, or export "
+                            f"OPENBLAS_CORETYPE={CORETYPE}")
+    return problems
+
+
+def route(on: bool) -> bool:
+    """Route :class:`Linear` and :func:`matmul` through the pinned kernels (``on``) or torch; return whether routed.
+
+    Called by :func:`vaelib.numerics.apply`; routing needs a successful :func:`load`.
+    """
+    global _ROUTED
+    _ROUTED = bool(on) and load()[0] is not None
+    return _ROUTED
+
+
+def routed() -> bool:
+    """True when float CPU products run on the pinned OpenBLAS kernels in this process."""
+    return _ROUTED
+
+
+def kernel() -> Kernel | None:
+    """The loaded :class:`Kernel`, or None."""
+    return _KERNEL
+
+
+def _operand(t: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """(tensor, transpose flag, leading dimension) describing the 2-D ``t`` for a row-major gemm call."""
+    rows, cols = t.shape
+    s0, s1 = t.stride()
+    if (s1 == 1 or cols == 1) and s0 >= max(1, cols):
+        return t, _NO_TRANS, max(1, s0)
+    if (s0 == 1 or rows == 1) and s1 >= max(1, rows):
+        return t, _TRANS, max(1, s1)   # t is the transpose of a row-major (cols, rows) matrix
+    t = t.contiguous()
+    return t, _NO_TRANS, max(1, cols)
+
+
+def _gemm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b for 2-D CPU tensors of one float dtype, on the pinned kernels; a new contiguous (m, n) tensor."""
+    m, k = a.shape
+    n = b.shape[1]
+    out = torch.empty((m, n), dtype=a.dtype)
+    if m == 0 or n == 0:
+        return out
+    if k == 0:
+        return out.zero_()
+    a, ta, lda = _operand(a)
+    b, tb, ldb = _operand(b)
+    _GEMM[a.dtype](_ROW_MAJOR, ta, tb, m, n, k, 1.0, a.data_ptr(), lda, b.data_ptr(), ldb, 0.0, out.data_ptr(), n)
+    return out
+
+
+def _eligible(*tensors: torch.Tensor) -> bool:
+    first = tensors[0]
+    return (_ROUTED and first.dtype in _GEMM and all(
+        t.device.type == "cpu" and t.dtype == first.dtype and t.ndim == 2 and not t.is_complex() for t in tensors))
+
+
+def _backward_product():
+    """The product a backward pass uses: the raw kernel, or, when autograd records the backward itself
+    (``create_graph=True``: double backward, e.g. the decoder Jacobian), the differentiable :func:`matmul`."""
+    return matmul if torch.is_grad_enabled() else _gemm
+
+
+class _MatMul(torch.autograd.Function):
+    """a @ b on the pinned kernels, with its backward (grad_a = g b^T, grad_b = a^T g) on them too."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
+        return _gemm(a, b)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:  # type: ignore[override]
+        a, b = ctx.saved_tensors
+        mm = _backward_product()
+        grad_a = mm(grad, b.T) if ctx.needs_input_grad[0] else None
+        grad_b = mm(a.T, grad) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class _Linear(torch.autograd.Function):
+    """x @ W^T + b on the pinned kernels; backward grad_x = g W, grad_W = g^T x, grad_b = sum of g over rows."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
+        out = _gemm(x, weight.T)
+        if bias is not None:
+            out.add_(bias)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        mm = _backward_product()
+        grad_x = mm(grad, weight) if ctx.needs_input_grad[0] else None
+        grad_w = mm(grad.T, x) if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum(dim=0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+def product_fingerprint() -> str:
+    """The first 16 hex digits of the sha256 of the book's matrix products on fixed inputs, as this process runs them.
+
+    The products of one 784-400 layer at batch 128, forward and both backward products
+    (float32), and one float64 product: what :class:`Linear` and :func:`matmul` compute in
+    training, on inputs drawn from a seeded generator. Two machines with equal fingerprints
+    run the same product kernels.
+    """
+    import hashlib
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(128, 784, generator=gen)
+    weight = torch.randn(400, 784, generator=gen) * 0.05
+    grad = torch.randn(128, 400, generator=gen)
+    double = torch.randn(300, 200, generator=gen, dtype=torch.float64)
+    products = [matmul(x, weight.T), matmul(grad, weight), matmul(grad.T, x), matmul(double, double.T)]
+    h = hashlib.sha256()
+    for p in products:
+        h.update(p.contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b``; on the pinned kernels when routed and both are 2-D float CPU tensors (differentiable either way)."""
+    if _eligible(a, b):
+        return _MatMul.apply(a, b)
+    return a @ b
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``x @ weight.T + bias`` (as ``torch.nn.functional.linear``); on the pinned kernels when routed."""
+    if _eligible(x, weight) and (bias is None or (bias.dtype == x.dtype and bias.device.type == "cpu")):
+        return _Linear.apply(x, weight, bias)
+    return F.linear(x, weight, bias)
+
+
+class Linear(nn.Linear):
+    """``torch.nn.Linear`` (same parameters, same state_dict) whose product runs through :func:`linear`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ weight.T + bias`` for a (batch, in_features) ``x``; shape (batch, out_features)."""
+        return linear(x, self.weight, self.bias)
+
+
+__all__ = ["CORETYPE", "Kernel", "Linear", "PACKAGE", "kernel", "library_path", "linear", "load", "matmul",
+           "other_openblas_problems", "product_fingerprint", "route", "routed"]
