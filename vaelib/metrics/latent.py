@@ -23,6 +23,7 @@ import math
 
 import torch
 
+from ..blas import matmul
 from ..errors import VaelibError
 from ..models import AutoEncoder
 from ..regularisers import mmd_imq, sliced_wasserstein
@@ -202,7 +203,7 @@ def _log_normal_blocks(points: torch.Tensor, mean: torch.Tensor, logvar: torch.T
     const = (mean.pow(2) * inv_var + logvar).sum(dim=1) + d * _LOG_2PI   # (N,)
     for i in range(0, points.shape[0], batch_size):
         pb = points[i:i + batch_size]
-        yield i, -0.5 * (torch.cat([pb.pow(2), pb], dim=1) @ right + const)  # (b, N)
+        yield i, -0.5 * (matmul(torch.cat([pb.pow(2), pb], dim=1), right) + const)  # (b, N)
 
 
 def _own_and_others(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor,

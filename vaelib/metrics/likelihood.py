@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..blas import matmul
 from ..errors import VaelibError
 from ..models import AutoEncoder
 from ..regularisers import kl_to_standard_normal
@@ -349,9 +350,9 @@ def _quadrature(
             for i in range(0, xa.shape[0], nb):
                 sl = slice(i, i + nb)
                 if bernoulli:
-                    lp = xa[sl] @ out.T + per_node                             # (b, g): log p(x|z) + log p(z)
+                    lp = matmul(xa[sl], out.T) + per_node                             # (b, g): log p(x|z) + log p(z)
                 else:
-                    lp = (xa[sl] @ out.T - 0.5 * x_sq[active[sl], None]) / var + per_node
+                    lp = (matmul(xa[sl], out.T) - 0.5 * x_sq[active[sl], None]) / var + per_node
                 la[sl] = torch.logaddexp(la[sl], torch.logsumexp(lp, dim=1))
                 lca[sl] = torch.logaddexp(lca[sl], torch.logsumexp(lp[:, coarse_c], dim=1))
                 lba[sl] = torch.logaddexp(lba[sl], torch.logsumexp(lp[:, border_c], dim=1))

@@ -29,6 +29,7 @@ from numbers import Integral
 import torch
 from torch.nn import functional as F
 
+from ..blas import matmul
 from ..data import Dataset
 from ..errors import VaelibError
 from ..models import AutoEncoder
@@ -160,12 +161,18 @@ def kid_scale(real_feats: torch.Tensor) -> float:
 
 
 def _kernel_sum(x: torch.Tensor, y: torch.Tensor, *, drop_diagonal: bool) -> torch.Tensor:
-    """Per subset, the sum of the cubic kernel (x.y / f + 1)^3 over all pairs (s, m, f) x (s, m, f); (s,) float64."""
-    k = torch.baddbmm(torch.ones((), dtype=x.dtype), x, y.transpose(1, 2), alpha=1.0 / x.shape[2]).pow_(3)
-    total = k.sum(dim=(1, 2)).double()
-    if drop_diagonal:
-        total = total - torch.diagonal(k, dim1=1, dim2=2).sum(dim=1).double()
-    return total
+    """Per subset, the sum of the cubic kernel (x.y / f + 1)^3 over all pairs (s, m, f) x (s, m, f); (s,) float64.
+
+    One matrix product per subset (:func:`vaelib.blas.matmul`: the canonical kernels).
+    """
+    totals = []
+    for xs, ys in zip(x, y):
+        k = matmul(xs, ys.T).mul_(1.0 / x.shape[2]).add_(1.0).pow_(3)
+        total = k.sum().double()
+        if drop_diagonal:
+            total = total - k.diagonal().sum().double()
+        totals.append(total)
+    return torch.stack(totals)
 
 
 def kid(
@@ -212,12 +219,22 @@ def kid(
     return float(mmd.mean()), std_value
 
 
+def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances between the rows of ``a`` (n, f) and ``b`` (m, f); (n, m), feature units.
+
+    The matrix-product form sqrt(|a|^2 + |b|^2 - 2 a.b), as ``torch.cdist`` computes it for
+    large sets, with the product on the canonical kernels (:func:`vaelib.blas.matmul`).
+    """
+    sq = a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2.0 * matmul(a, b.T)
+    return sq.clamp_min_(0.0).sqrt_()
+
+
 def _radii(feats: torch.Tensor, k: int) -> torch.Tensor:
     """Distance from each row to its k-th nearest other row of the same set; shape (n,)."""
     out = []
     for block in feats.split(CHUNK):
-        d = torch.cdist(block, feats)
-        out.append(d.kthvalue(k + 1, dim=1).values)  # the smallest, 0, is the row itself
+        d = _distances(block, feats)
+        out.append(d.kthvalue(k + 1, dim=1).values)  # the smallest, about 0, is the row itself
     return torch.cat(out)
 
 
@@ -225,7 +242,7 @@ def _covered(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) -
     """Boolean (n_points,): is each point inside at least one ball (centre, radius)?"""
     out = []
     for block in points.split(CHUNK):
-        out.append((torch.cdist(block, centres) <= radii).any(dim=1))
+        out.append((_distances(block, centres) <= radii).any(dim=1))
     return torch.cat(out)
 
 
