@@ -38,4 +38,4 @@ if [ "${VAELIB_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>
         echo "setup: no chromium and no apt-get as root: the browser check will be skipped" >&2
     fi
 fi
-echo "setup: ready ($(.venv/bin/python -c 'import torch, vaelib; print("torch", torch.__version__, "vaelib", vaelib.__version__)'))"
+echo "setup: ready ($(.venv/bin/python -c 'import vaelib, torch; print("torch", torch.__version__, "vaelib", vaelib.__version__)'))"
