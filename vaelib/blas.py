@@ -303,6 +303,69 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     return F.linear(x, weight, bias)
 
 
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1,
+           padding: int = 0) -> torch.Tensor:
+    """2-D convolution as ``torch.nn.functional.conv2d`` (square kernel, one stride and padding, no groups).
+
+    On the pinned kernels when routed: the input's patches (``unfold``, pure indexing) times the
+    weights as one matrix product; ``torch`` otherwise. Shapes: ``x`` (B, C, H, W), ``weight``
+    (C_out, C, k, k); returns (B, C_out, H', W').
+    """
+    if not _eligible(x.flatten(1), weight.flatten(1)):
+        return F.conv2d(x, weight, bias, stride=stride, padding=padding)
+    batch, _, height, width = x.shape
+    c_out, _, k, _ = weight.shape
+    h_out = (height + 2 * padding - k) // stride + 1
+    w_out = (width + 2 * padding - k) // stride + 1
+    cols = F.unfold(x, k, padding=padding, stride=stride)                        # (B, C k k, L)
+    cols = cols.transpose(0, 1).reshape(cols.shape[1], batch * h_out * w_out)     # (C k k, B L)
+    out = matmul(weight.reshape(c_out, -1), cols)                                 # (C_out, B L)
+    out = out.reshape(c_out, batch, h_out, w_out).transpose(0, 1)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out.contiguous()
+
+
+def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1,
+                     padding: int = 0) -> torch.Tensor:
+    """Transposed 2-D convolution as ``torch.nn.functional.conv_transpose2d`` (square kernel, no output padding).
+
+    On the pinned kernels when routed: the weights' transpose times the input as one matrix
+    product, then the patches summed into place (``fold``); ``torch`` otherwise. Shapes: ``x``
+    (B, C, H, W), ``weight`` (C, C_out, k, k); returns (B, C_out, (H - 1) s - 2 p + k, ...).
+    """
+    if not _eligible(x.flatten(1), weight.flatten(1)):
+        return F.conv_transpose2d(x, weight, bias, stride=stride, padding=padding)
+    batch, c_in, height, width = x.shape
+    _, c_out, k, _ = weight.shape
+    h_out = (height - 1) * stride - 2 * padding + k
+    w_out = (width - 1) * stride - 2 * padding + k
+    x2d = x.transpose(0, 1).reshape(c_in, batch * height * width)                 # (C, B H W)
+    cols = matmul(weight.reshape(c_in, -1).T, x2d)                                # (C_out k k, B H W)
+    cols = cols.reshape(-1, batch, height * width).transpose(0, 1)                # (B, C_out k k, H W)
+    out = F.fold(cols, (h_out, w_out), k, padding=padding, stride=stride)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out
+
+
+class Conv2d(nn.Conv2d):
+    """``torch.nn.Conv2d`` (same parameters and state_dict; square kernel, no groups or dilation) through :func:`conv2d`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of ``x`` (B, C, H, W); shape (B, out_channels, H', W')."""
+        return conv2d(x, self.weight, self.bias, stride=self.stride[0], padding=self.padding[0])
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``torch.nn.ConvTranspose2d`` (same parameters; square kernel, no groups, dilation or output padding)
+    through :func:`conv_transpose2d`."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        """The transposed convolution of ``x`` (B, C, H, W); shape (B, out_channels, H', W')."""
+        return conv_transpose2d(x, self.weight, self.bias, stride=self.stride[0], padding=self.padding[0])
+
+
 class Linear(nn.Linear):
     """``torch.nn.Linear`` (same parameters, same state_dict) whose product runs through :func:`linear`."""
 
@@ -311,5 +374,5 @@ class Linear(nn.Linear):
         return linear(x, self.weight, self.bias)
 
 
-__all__ = ["CORETYPE", "Kernel", "Linear", "PACKAGE", "kernel", "library_path", "linear", "load", "matmul",
+__all__ = ["CORETYPE", "Conv2d", "ConvTranspose2d", "Kernel", "Linear", "conv2d", "conv_transpose2d", "PACKAGE", "kernel", "library_path", "linear", "load", "matmul",
            "other_openblas_problems", "product_fingerprint", "route", "routed"]

@@ -1,0 +1,76 @@
+"""vaelib.blas: the canonical matrix products agree with torch's, differentiate correctly, and are really used."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from vaelib import blas, numerics
+
+
+@pytest.fixture(autouse=True)
+def routed():
+    if not blas.routed():
+        pytest.skip(f"the canonical kernels are not routed here: {numerics.current().describe()}")
+
+
+def _gen():
+    return torch.Generator().manual_seed(0)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+def test_products_of_every_layout_match_torch(dtype, tol):
+    g = _gen()
+    a, b = torch.randn(37, 53, generator=g, dtype=dtype), torch.randn(53, 29, generator=g, dtype=dtype)
+    for left in (a, a.T.contiguous().T):            # row-major, and the transpose of a row-major matrix
+        for right in (b, b.T.contiguous().T):
+            assert torch.allclose(blas.matmul(left, right), left @ right, rtol=tol, atol=tol)
+    strided = torch.randn(37, 106, generator=g, dtype=dtype)[:, ::2]   # neither layout: copied first
+    assert torch.allclose(blas.matmul(strided, b), strided @ b, rtol=tol, atol=tol)
+    assert blas.matmul(a[:, :0], b[:0]).eq(0).all() and blas.matmul(a[:0], b).shape == (0, 29)
+
+
+def test_matmul_and_linear_gradients_including_double_backward():
+    g = _gen()
+    a = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(5, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(blas.matmul, (a, b))
+    assert torch.autograd.gradcheck(blas.linear, (a, w, bias))
+    assert torch.autograd.gradgradcheck(blas.linear, (a, w, bias))   # the decoder Jacobian differentiates twice
+
+
+def test_conv_and_transposed_conv_match_torch_and_differentiate():
+    g = _gen()
+    x = torch.randn(3, 2, 12, 12, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 2, 4, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(blas.conv2d(x, w, bias, 2, 1), F.conv2d(x, w, bias, stride=2, padding=1))
+    y = torch.randn(3, 4, 6, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    wt = torch.randn(4, 2, 4, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(blas.conv_transpose2d(y, wt, bias[:2], 2, 1),
+                          F.conv_transpose2d(y, wt, bias[:2], stride=2, padding=1))
+    assert torch.autograd.gradcheck(lambda *t: blas.conv2d(*t, 2, 1), (x[:1, :, :6, :6], w, bias))
+    assert torch.autograd.gradcheck(lambda *t: blas.conv_transpose2d(*t, 2, 1), (y[:1, :, :3, :3], wt, bias[:2]))
+
+
+def test_the_layers_keep_torchs_parameters_and_run_on_the_pinned_kernels(monkeypatch):
+    layer = blas.Linear(7, 3)
+    assert set(layer.state_dict()) == set(torch.nn.Linear(7, 3).state_dict())
+    calls = []
+    real = blas._gemm
+    monkeypatch.setattr(blas, "_gemm", lambda a, b: calls.append(1) or real(a, b))
+    layer(torch.randn(4, 7)).sum().backward()
+    assert len(calls) == 2, "forward and the weight gradient (the input needs none)"
+
+
+def test_without_routing_every_function_is_torchs_own():
+    x, w = torch.randn(4, 7), torch.randn(3, 7)
+    blas.route(False)
+    try:
+        assert torch.equal(blas.linear(x, w), F.linear(x, w))
+        assert torch.equal(blas.matmul(x, w.T), x @ w.T)
+    finally:
+        blas.route(True)
+    assert blas.routed()
