@@ -6,6 +6,7 @@ skips with a visible reason only when there is no browser outside CI; in CI it f
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -85,3 +86,64 @@ def test_notebook_page_shows_its_figures_and_colab_link(browser, page):
     branch = config["repository"].get("branch", "main")
     colab = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{page}.ipynb"
     assert colab in dom, f"launch button should point at {colab}"
+
+
+#: The reader's screen for the layout checks: a laptop browser window.
+SCREEN = (1280, 800)
+
+#: Runs in the page after it has loaded and MathJax has typeset: measures the layout as the reader sees it and
+#: writes it into the DOM, where --dump-dom can read it.
+_LAYOUT_PROBE = """
+<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const top = el => el.getBoundingClientRect().top + window.scrollY;
+  const report = {
+    viewport: [window.innerWidth, window.innerHeight],
+    images: [...document.querySelectorAll("main img")].map(i => ({src: i.getAttribute("src"), alt: i.getAttribute("alt") || ""})),
+    wide_tables: [...document.querySelectorAll("main table")].filter(t => {
+      const box = t.closest(".cell_output, .output, .table-wrapper, .pst-scrollable-table-container") || t.parentElement;
+      return t.scrollWidth > box.clientWidth + 1;
+    }).map(t => t.innerText.slice(0, 80)),
+    bottom_line: [...document.querySelectorAll("main .bottom-line")].map(top),
+    answer_figure: [...document.querySelectorAll("main .answer-figure img, main img.answer-figure")].map(top),
+  };
+  const pre = document.createElement("pre");
+  pre.id = "layout-report";
+  pre.textContent = JSON.stringify(report);
+  document.body.appendChild(pre);
+}, 3000));
+</script>
+"""
+
+
+def layout(browser: str, page: str) -> dict:
+    """The layout of ``page`` at :data:`SCREEN` size: its images (src, alt), the tables wider than their box, and
+    the vertical positions (px from the top of the page) of the bottom line and the answer figure."""
+    source = HTML / f"{page}.html"
+    probe = source.with_name(f".layout-probe-{source.name}")   # beside the page, so relative links resolve
+    probe.write_text(source.read_text().replace("</body>", _LAYOUT_PROBE + "</body>"))
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            out = subprocess.run(
+                [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={SCREEN[0]},{SCREEN[1]}",
+                 "--virtual-time-budget=20000", "--dump-dom", probe.as_uri()],
+                capture_output=True, text=True, timeout=120)
+    finally:
+        probe.unlink(missing_ok=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = re.search(r'<pre id="layout-report">(.*?)</pre>', out.stdout, flags=re.S)
+    assert found, "the layout probe did not run"
+    import html
+
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_at_laptop_size_every_figure_has_alt_text_and_no_table_scrolls_sideways(browser, page):
+    report = layout(browser, page)
+    assert report["viewport"][0] == SCREEN[0], report["viewport"]
+    # Jupyter Book writes the file's path as the alt text of an output image that has none of its own
+    # (a cell's ``mystnb.image.alt`` metadata sets it)
+    missing = [i["src"] for i in report["images"] if not i["alt"].strip() or i["alt"].endswith(".png")]
+    assert not missing, f"figures without alt text of their own: {missing}"
+    assert not report["wide_tables"], f"tables wider than the page at {SCREEN[0]} px: {report['wide_tables']}"
