@@ -222,7 +222,7 @@ def test_this_test_session_runs_under_canonical_numerics():
     if os.environ.get("VAELIB_NUMERICS", "auto") == "native" or torch.cuda.is_available():
         pytest.skip("native numerics requested or a GPU present")
     assert state.mode == "canonical" and state.device == "cpu" and torch.get_num_threads() == 1
-    assert str(vaelib.training.default_device()) == "cpu"
+    assert numerics.default_device() == "cpu"
 
 
 def test_cache_keys_keep_native_and_canonical_models_apart(monkeypatch):
