@@ -16,8 +16,9 @@ if [ "$#" -eq 0 ]; then
 import json
 import vaelib
 from vaelib import numerics
+from vaelib.fingerprint import fingerprint
 assert numerics.current().bit_identical, numerics.current().describe()
-record = {"cpu": numerics.cpu_model(), "numerics": numerics.current().describe(), "fingerprint": numerics.fingerprint()}
+record = {"cpu": numerics.cpu_model(), "numerics": numerics.current().describe(), "fingerprint": fingerprint()}
 with open("tests/numerics_fingerprint.json", "w") as f:
     json.dump(record, f, indent=2)
     f.write("\n")

@@ -9,12 +9,16 @@ from vaelib.cache import cache_path
 from vaelib.errors import CheckpointError
 
 
-@pytest.fixture(scope="module")
-def trained():
+def _digits():
     import vaelib
 
+    return vaelib.load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def trained():
     cfg = TrainConfig(design="vae", dataset="digits", latent_dim=3, hidden_dims=(32,), epochs=2)
-    return train(cfg, vaelib.load_dataset("digits"), progress=False)
+    return train(cfg, _digits(), progress=False)
 
 
 def test_round_trip_restores_weights_config_and_history(trained, tmp_path):
@@ -78,6 +82,19 @@ def test_config_mismatch(trained, tmp_path):
     path = save_checkpoint(trained, tmp_path / "m.pt")
     with pytest.raises(CheckpointError, match="different config.*latent_dim"):
         load_checkpoint(path, expected_config=trained.config.replace(latent_dim=5))
+
+
+@pytest.mark.parametrize("field, value", [("n_train", 500), ("validation_fraction", 0.2)])
+def test_config_mismatch_in_a_field_left_out_at_its_default(trained, tmp_path, field, value):
+    """``to_dict`` omits n_train and validation_fraction at their defaults; a mismatch there is still named."""
+    path = save_checkpoint(trained, tmp_path / "m.pt")
+    expected = trained.config.replace(**{field: value})
+    default = TrainConfig.OPTIONAL_FIELDS[field]
+    with pytest.raises(CheckpointError, match=rf"different config: \{{'{field}': \({default}, {value}\)\}}"):
+        load_checkpoint(path, expected_config=expected)
+    trained_with = save_checkpoint(train(expected.replace(epochs=0), _digits(), progress=False), tmp_path / "n.pt")
+    with pytest.raises(CheckpointError, match=rf"different config: .*'{field}': \({value}, {default}\)"):
+        load_checkpoint(trained_with, expected_config=trained.config)
 
 
 def test_weights_that_do_not_fit_the_config(trained, tmp_path):

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from vaelib import data as vdata
-from vaelib.data import DATASETS, OFFLINE_DATASETS, Dataset, check_data, default_cache_dir, load_dataset
+from vaelib import TrainConfig
+from vaelib.data import (DATASETS, OFFLINE_DATASETS, Dataset, SplitSpec, check_data, dataset_for, load_dataset,
+                         split_for, training_view, validation_view)
 from vaelib.errors import DataUnavailableError, UnknownNameError, VaelibError
 
 EXPECTED = {  # name -> (n total, dim, image_shape, intrinsic_dim, n_classes)
@@ -150,15 +152,33 @@ def test_bad_seed_raises():
         load_dataset("curve", seed=-1)
 
 
-def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "a"))
-    assert default_cache_dir() == tmp_path / "a"
-    monkeypatch.delenv("VAELIB_CACHE_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "vaelib"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "vaelib"
+def test_a_dataset_records_the_arguments_that_made_it():
+    assert load_dataset("two-moons", seed=3, test_fraction=0.25, n_points=400).split == \
+        SplitSpec("two-moons", 3, 0.25, 400)
+    # arguments that do not change the split are None: n_points of an image set
+    assert load_dataset("digits", seed=np.int64(2), n_points=50).split == SplitSpec("digits", 2, 0.2, None)
+    # equal specifications, bit-identical tensors
+    a, b = load_dataset("digits", n_points=50), load_dataset("digits")
+    assert a.split == b.split and torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert load_dataset("digits", seed=1).split != b.split
+
+
+def test_dataset_for_a_config_is_the_split_its_fields_name():
+    config = TrainConfig(dataset="curve", data_seed=4, test_fraction=0.3, n_points=500, seed=9,
+                         validation_fraction=0.2)
+    data, direct = dataset_for(config), load_dataset("curve", seed=4, test_fraction=0.3, n_points=500)
+    for field in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(data, field), getattr(direct, field))
+    assert data.split == direct.split == split_for(config) == SplitSpec("curve", 4, 0.3, 500)
+
+
+def test_views_record_the_config_that_cut_them(digits):
+    config = TrainConfig(dataset="digits", validation_fraction=0.2, n_train=300, data_seed=5)
+    assert training_view(digits, config).split == SplitSpec("digits", 0, 0.2, None, "training", 0.2, 300, 5)
+    assert validation_view(digits, config).split == SplitSpec("digits", 0, 0.2, None, "validation", 0.2, 300, 5)
+    assert training_view(digits, TrainConfig(dataset="digits")).split == digits.split   # the data set itself
+    by_hand = Dataset("mine", digits.x_train, digits.y_train, digits.x_test, digits.y_test, (8, 8), None, "by hand")
+    assert by_hand.split is None and training_view(by_hand, config).split is None
 
 
 # --- full sets ---------------------------------------------------------------------------
@@ -233,6 +253,8 @@ def test_full_set_download_writes_npz_and_reuses_it(monkeypatch, tmp_path, no_me
     assert d.y_train.tolist() == list(range(10)) and d.y_test.tolist() == [0, 1, 2, 3]
     assert d.x_train.dtype == torch.float32 and d.x_train.min() == 0 and d.x_train.max() == 1
     assert d.image_shape == (28, 28) and d.intrinsic_dim is None
+    assert d.split == SplitSpec("fashion-mnist", None, None, None)   # the standard split: no arguments matter
+    assert [p.name for p in npz.parent.iterdir() if p.is_file()] == ["fashion-mnist.npz"]   # no temporary left
 
     # A second load (memo cleared, network "gone") reads the npz without fetching.
     vdata._raw_full.cache_clear()

@@ -31,7 +31,8 @@ import torch
 if os.environ.get("SIM_THREADS"):
     torch.set_num_threads(int(os.environ["SIM_THREADS"]))
 import vaelib
-print(json.dumps({"numerics": vaelib.numerics.current().describe(), **vaelib.numerics.fingerprint()}))
+from vaelib.fingerprint import fingerprint
+print(json.dumps({"numerics": vaelib.numerics.current().describe(), **fingerprint()}))
 """
 
 #: Simulated machines: what each one's CPU would make torch, MKL and OpenBLAS do without being told.
@@ -156,7 +157,7 @@ def test_canonical_and_native_bits_differ(native_runs, canonical_runs):
     assert native_runs["this machine"]["vae"] != canonical_runs["this machine"]["vae"]
 
 
-#: The fingerprint (vaelib.numerics.fingerprint) of the machine that executed the committed notebooks,
+#: The fingerprint (vaelib.fingerprint.fingerprint) of the machine that executed the committed notebooks,
 #: written by scripts/execute_notebooks.sh.
 FINGERPRINT_FILE = Path(__file__).with_name("numerics_fingerprint.json")
 
@@ -221,7 +222,7 @@ def test_this_test_session_runs_under_canonical_numerics():
     if os.environ.get("VAELIB_NUMERICS", "auto") == "native" or torch.cuda.is_available():
         pytest.skip("native numerics requested or a GPU present")
     assert state.mode == "canonical" and state.device == "cpu" and torch.get_num_threads() == 1
-    assert str(vaelib.training.default_device()) == "cpu"
+    assert numerics.default_device() == "cpu"
 
 
 def test_cache_keys_keep_native_and_canonical_models_apart(monkeypatch):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from vaelib import optim
+from vaelib import optim, torch_private
 from vaelib.errors import VaelibError
 
 
@@ -16,8 +16,10 @@ def _grads(step, params):
     return [torch.randn(p.shape, generator=g) * 10 ** (step % 3 - 1) for p in params]
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_matches_torch_fused_adam_bit_for_bit(fused, monkeypatch):
+@pytest.mark.parametrize("fused, private_kernel", [(True, True), (True, False), (False, False)])
+def test_matches_torch_fused_adam_bit_for_bit(fused, private_kernel, monkeypatch):
+    if not private_kernel:  # a torch without torch._fused_adam_: torch.optim.Adam(fused=True) steps instead
+        monkeypatch.setattr(torch_private, "available", lambda name: False)
     if not fused:  # the fallback used where this torch has no fused kernel for the device
         monkeypatch.setattr(optim, "fused_kernel_available", lambda device: False)
     ours_params, ref_params = _params(0), _params(0)

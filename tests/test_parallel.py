@@ -165,3 +165,18 @@ def test_a_callers_own_split_is_trained_here_not_in_workers(private_cache, tmp_p
     assert pids == {os.getpid()}
     assert [_digest(r.model) for r in results] == [_digest(vaelib.train(c, other_split, progress=False).model)
                                                     for c in _configs()[:2]]
+
+
+def test_a_split_is_the_default_one_when_its_specification_is(digits):
+    """Workers rebuild a config's data set from its fields: only data with that very specification may go to them."""
+    config = TrainConfig(dataset="digits", latent_dim=2, n_train=300)
+    assert parallel._is_default_split(digits, config)
+    assert parallel._is_default_split(vaelib.load_dataset("digits", n_points=50), config)   # n_points: not for images
+    assert not parallel._is_default_split(vaelib.load_dataset("digits", seed=3), config)
+    assert not parallel._is_default_split(vaelib.load_dataset("digits", test_fraction=0.3), config)
+    assert not parallel._is_default_split(vaelib.data.training_view(digits, config), config)
+    by_hand = vaelib.Dataset("digits", digits.x_train, digits.y_train, digits.x_test, digits.y_test, (8, 8), None, "")
+    assert not parallel._is_default_split(by_hand, config)
+    moons = TrainConfig(dataset="two-moons", latent_dim=2)
+    assert parallel._is_default_split(vaelib.load_dataset("two-moons"), moons)
+    assert not parallel._is_default_split(vaelib.load_dataset("two-moons", n_points=500), moons)

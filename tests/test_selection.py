@@ -124,3 +124,16 @@ def test_validation_sweep_trains_on_train_minus_validation_and_scores_there(tmp_
         validation_sweep(base, "sigma0", [0.1, 0.1], data=digits, cache_dir=str(tmp_path))
     with pytest.raises(VaelibError, match="not a TrainConfig field"):
         validation_sweep(base, "temperature", [0.1], data=digits, cache_dir=str(tmp_path))
+
+
+def test_a_sweep_without_data_trains_on_the_split_its_base_config_names(tmp_path):
+    """The candidates train on the base config's own split (its test_fraction and n_points too), so that the
+    cached models are the ones ``vaelib.train`` makes of their configs."""
+    base = TrainConfig(design="ae", dataset="digits", latent_dim=2, hidden_dims=(16,), epochs=1, test_fraction=0.5)
+    validation_sweep(base, "seed", [0], n_samples=200, cache_dir=str(tmp_path), progress=False)
+    config = base.replace(validation_fraction=VALIDATION_FRACTION)
+    cached = vaelib.load_checkpoint(cache_path(config, tmp_path), expected_config=config)
+    assert cached.history.n_test == round(0.5 * 1797)
+    fresh = vaelib.train(config, progress=False)
+    for name, value in fresh.model.state_dict().items():
+        assert torch.equal(cached.model.state_dict()[name], value)

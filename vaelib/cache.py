@@ -3,12 +3,11 @@
 The cache key is a hash of the full config (every hyperparameter and the seed), of the
 numerics in force (canonical and native numerics train different bits, :mod:`vaelib.numerics`) and of
 :data:`CACHE_VERSION`, which is raised whenever a change to vaelib would change what a
-config trains. The folder is ``$VAELIB_CACHE_DIR`` if set, else a per-user default
-(``$XDG_CACHE_HOME/vaelib`` or ``~/.cache/vaelib``), under ``models/``.
+config trains. The folder is ``models/`` under the store's root (:func:`vaelib.store.cache_root`:
+``$VAELIB_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/vaelib`` or ``~/.cache/vaelib``).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -16,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from . import numerics
+from . import numerics, store
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import Dataset, default_cache_dir
+from .data import Dataset
 from .training import TrainResult, matmul_flop, train
 
 #: Raise when training code changes in a way that changes results for the same config.
@@ -65,11 +64,13 @@ def summarise_log(path: str | Path) -> dict[str, float]:
 
 
 def cache_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path:
-    """Path of the cached checkpoint for ``config``: <cache>/models/<design>-<dataset>-<hash>.pt."""
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    tag = numerics.current().cache_tag
-    key = hashlib.sha256(f"{CACHE_VERSION}:{tag}:{config.to_json()}".encode()).hexdigest()[:16]
-    return root / "models" / f"{config.design}-{config.dataset}-z{config.latent_dim}-{key}.pt"
+    """Path of the cached checkpoint for ``config``: ``<cache>/models/<design>-<dataset>-z<latent_dim>-<hash>.pt``.
+
+    The hash (16 hex digits) is of ``"<CACHE_VERSION>:<numerics cache tag>:<config JSON>"``: a text,
+    not the JSON of :func:`vaelib.store.key`, because every model trained since 0.1 is filed under it.
+    """
+    key = store.digest(f"{CACHE_VERSION}:{numerics.current().cache_tag}:{config.to_json()}", length=16)
+    return store.cache_folder("models", cache_dir) / f"{config.design}-{config.dataset}-z{config.latent_dim}-{key}.pt"
 
 
 def load_or_train(

@@ -1,18 +1,17 @@
 """Checkpoints: the model's ``state_dict`` with its config and history as JSON.
 
-Files are written atomically (a temporary file in the same folder, then ``os.replace``),
-so an interrupted save never leaves a half-written checkpoint under the real name, and
-they are read with ``torch.load(weights_only=True)``, which cannot execute code.
+Files are written atomically (:func:`vaelib.store.write_torch`: a temporary file in the same
+folder, then a rename), so an interrupted save never leaves a half-written checkpoint under the
+real name, and they are read with ``torch.load(weights_only=True)``, which cannot execute code.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from . import store
 from .config import TrainConfig
 from .errors import CheckpointError, VaelibError
 from .models import build_model
@@ -24,8 +23,6 @@ FORMAT_VERSION = 1
 
 def save_checkpoint(result: TrainResult, path: str | Path) -> Path:
     """Write ``result`` (state_dict, config, history, data shape) to ``path`` atomically; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model = result.model
     payload = {
         "format": FORMAT,
@@ -36,27 +33,7 @@ def save_checkpoint(result: TrainResult, path: str | Path) -> Path:
         "image_shape": list(model.image_shape or []),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    atomic_torch_save(payload, path)
-    return path
-
-
-def atomic_torch_save(payload: object, path: str | Path) -> None:
-    """``torch.save(payload)`` to ``path`` atomically: a temporary file in the same folder, then rename.
-
-    An interrupted or failed save leaves any previous file at ``path`` untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return store.write_torch(path, payload)
 
 
 def load_checkpoint(
@@ -92,8 +69,7 @@ def load_checkpoint(
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} has a damaged header: {e}") from None
     if expected_config is not None and config != expected_config:
-        diff = {k: (v, expected_config.to_dict()[k]) for k, v in config.to_dict().items()
-                if v != expected_config.to_dict()[k]}
+        diff = config.differences(expected_config)
         raise CheckpointError(f"checkpoint {path} was trained with a different config: {diff} (saved, expected)")
     try:
         model = build_model(config, data_dim, image_shape)
@@ -109,4 +85,4 @@ def load_checkpoint(
     return TrainResult(model=model, config=config, history=history)
 
 
-__all__ = ["atomic_torch_save", "save_checkpoint", "load_checkpoint", "FORMAT_VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT_VERSION"]

@@ -1,7 +1,11 @@
 """The training configuration: one dataclass holding every hyperparameter and the seed.
 
-A *design* is a named pair (encoder head, regulariser) with a default weight: the
-four designs of the book (and two useful relatives) differ in nothing else.
+A *design* is a named pair (encoder head, regulariser) with a default weight for the
+regulariser: the four designs of the book (and two useful relatives) differ in nothing else.
+That weight is one setting under several names in the literature (beta for the VAE, lambda for
+WAE and SWAE); here it is always the *regulariser weight*: ``TrainConfig.weight`` sets it (None:
+the design's :attr:`Design.default_weight`) and ``TrainConfig.regulariser_weight`` is the value in
+force.
 
 Defaults follow the classic MNIST VAE (Kingma & Welling 2014; pytorch/examples
 ``vae/main.py``): an MLP with one hidden layer of 400 units, Adam with learning rate
@@ -17,6 +21,7 @@ from typing import Any
 from .errors import VaelibError, check_choice, check_positive
 from .regularisers import REGULARISERS
 
+#: The encoder heads: name -> what the encoder computes. Every :class:`Design` names one of them.
 HEADS: dict[str, str] = {
     "deterministic": "z = f(x)",
     "fixed-variance": "z = mu(x) + sigma0 * eps, sigma0 fixed",
@@ -36,13 +41,18 @@ TRUNKS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Design:
-    """A named encoder design: its head, its regulariser and the regulariser's default weight."""
+    """A named encoder design: its head (one of :data:`HEADS`), its regulariser (one of
+    :data:`vaelib.regularisers.REGULARISERS`) and the regulariser's default weight (unitless)."""
 
     name: str
     head: str
     regulariser: str
-    weight: float
+    default_weight: float
     description: str
+
+    def __post_init__(self) -> None:
+        check_choice("head", self.head, HEADS)
+        check_choice("regulariser", self.regulariser, REGULARISERS)
 
 
 DESIGNS: dict[str, Design] = {
@@ -66,8 +76,9 @@ DESIGNS: dict[str, Design] = {
 class TrainConfig:
     """Every hyperparameter of one training run.
 
-    ``regulariser`` and ``weight`` default (``None``) to the design's; setting them
-    lets one design be combined with another regulariser (e.g. a VAE with an MMD term).
+    ``regulariser`` and ``weight`` (the regulariser weight: beta for a VAE, lambda for a WAE) default
+    (``None``) to the design's; setting them lets one design be combined with another regulariser
+    (e.g. a VAE with an MMD term).
     Losses are summed over pixels and latent dimensions and averaged over the batch.
 
     ``validation_fraction`` holds that share of the training split out of training (a seeded
@@ -154,17 +165,30 @@ class TrainConfig:
 
     @property
     def regulariser_weight(self) -> float:
-        """The regulariser weight in force: the explicit one, else the design's default."""
-        return float(self.weight) if self.weight is not None else DESIGNS[self.design].weight
+        """The regulariser weight in force (unitless): ``weight`` if set, else the design's default weight."""
+        return float(self.weight) if self.weight is not None else DESIGNS[self.design].default_weight
 
     # ---- serialisation -----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """All fields as JSON-compatible values (tuples become lists)."""
-        d = dataclasses.asdict(self)
-        d["hidden_dims"] = list(self.hidden_dims)
+        """The fields as JSON-compatible values (tuples become lists), less :data:`OPTIONAL_FIELDS` at their default."""
+        d = self._fields()
         for name, default in self.OPTIONAL_FIELDS.items():
             if d[name] == default:
                 del d[name]
+        return d
+
+    def differences(self, other: "TrainConfig") -> dict[str, tuple[Any, Any]]:
+        """The fields in which this config and ``other`` differ: ``{name: (this value, other's value)}``.
+
+        Values as in :meth:`to_dict`; every field counts, also those :meth:`to_dict` leaves out at their default.
+        """
+        mine, theirs = self._fields(), other._fields()
+        return {name: (value, theirs[name]) for name, value in mine.items() if value != theirs[name]}
+
+    def _fields(self) -> dict[str, Any]:
+        """Every field as a JSON-compatible value (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["hidden_dims"] = list(self.hidden_dims)
         return d
 
     def to_json(self) -> str:

@@ -10,23 +10,25 @@ in [0, 1] (so the Bernoulli likelihood applies to all of them) and int64 labels.
   then read from a compressed ``.npz`` under ``<cache>/data``.
 
 The train/test split is seeded and deterministic: the same arguments give bit-identical
-tensors. Nothing here touches numpy's or torch's global random state.
+tensors, and every :class:`Dataset` records them (:class:`SplitSpec`). :func:`dataset_for` is the
+data set a :class:`~vaelib.config.TrainConfig` names. Nothing here touches numpy's or torch's
+global random state.
 """
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import store
 from .errors import DataUnavailableError, VaelibError, check_choice, check_positive
 
 #: name -> one-line description, the default first.
@@ -53,6 +55,28 @@ _MIXTURE_COMPONENTS = 8
 _TOY_MARGIN = 0.05
 
 
+@dataclass(frozen=True)
+class SplitSpec:
+    """The arguments that made a :class:`Dataset`: equal specifications give bit-identical tensors.
+
+    ``name``, ``seed``, ``test_fraction`` and ``n_points`` are :func:`load_dataset`'s arguments;
+    those that do not change the split are None (``n_points`` of an image set; all three for
+    ``mnist`` and ``fashion-mnist``, which have a standard split). ``view`` is None for
+    :func:`load_dataset`'s split itself, ``"training"`` for :func:`training_view` and
+    ``"validation"`` for :func:`validation_view`; a view also records the config's
+    ``validation_fraction``, ``n_train`` and ``data_seed`` that cut it (None without a view).
+    """
+
+    name: str
+    seed: int | None
+    test_fraction: float | None
+    n_points: int | None
+    view: str | None = None
+    validation_fraction: float | None = None
+    n_train: int | None = None
+    data_seed: int | None = None
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
     """A train/test split of one data set.
@@ -62,6 +86,8 @@ class Dataset:
     images, the mixture component, moon or curve-parameter bin for the 2-D toys).
     ``image_shape`` is (height, width) for images and None for the 2-D toys;
     ``intrinsic_dim`` is the dimension of the manifold the toy data lie on (None for images).
+    ``split`` holds the arguments that made it (:class:`SplitSpec`); None for a data set built
+    by hand. (Tensors changed in place no longer match it.)
     """
 
     name: str
@@ -72,6 +98,7 @@ class Dataset:
     image_shape: tuple[int, int] | None
     intrinsic_dim: int | None
     description: str
+    split: SplitSpec | None = None
 
     @property
     def dim(self) -> int:
@@ -86,19 +113,6 @@ class Dataset:
     def __repr__(self) -> str:
         return (f"Dataset({self.name!r}, train {len(self.x_train)}, test {len(self.x_test)}, "
                 f"dim {self.dim}, {self.n_classes} classes)")
-
-
-def default_cache_dir() -> Path:
-    """Return vaelib's cache folder (not created here).
-
-    ``$VAELIB_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/vaelib``, else ``~/.cache/vaelib``.
-    Data go under ``<cache>/data``; trained models under ``<cache>/models``.
-    """
-    if os.environ.get("VAELIB_CACHE_DIR"):
-        return Path(os.environ["VAELIB_CACHE_DIR"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "vaelib"
-    return Path.home() / ".cache" / "vaelib"
 
 
 def load_dataset(
@@ -117,8 +131,9 @@ def load_dataset(
     points (train + test) from ``seed``. ``mnist`` and ``fashion-mnist`` use the standard
     split (first 60,000 train, last 10,000 test) and ignore ``seed``, ``test_fraction``
     and ``n_points``; they are downloaded once into ``<cache_dir>/data`` (``cache_dir``
-    defaults to :func:`default_cache_dir`) and raise :class:`DataUnavailableError` when
-    they are not cached and cannot be downloaded.
+    defaults to :func:`vaelib.store.cache_root`) and raise :class:`DataUnavailableError` when
+    they are not cached and cannot be downloaded. The result's ``split`` records the arguments
+    (:class:`SplitSpec`).
 
     Raw arrays are memoised, so repeated calls are cheap; the returned tensors are fresh
     copies, so changing them in place never affects later calls.
@@ -132,12 +147,13 @@ def load_dataset(
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)):
         raise VaelibError(f"n_points must be a positive integer, got {n_points!r}")
     check_positive("n_points", n_points)
+    split = _split_spec(name, seed, test_fraction, n_points)
 
     if name in _OPENML_NAMES:
-        root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        x, y = _raw_full(name, str(root / "data"))
+        data_dir = store.cache_folder("data", Path(cache_dir).expanduser() if cache_dir is not None else None)
+        x, y = _raw_full(name, str(data_dir))
         n = _N_TRAIN_FULL
-        return _make_dataset(name, _pixels(x[:n]), y[:n], _pixels(x[n:]), y[n:])
+        return _make_dataset(split, _pixels(x[:n]), y[:n], _pixels(x[n:]), y[n:])
 
     rng = np.random.default_rng(seed)
     if name in _TOYS:
@@ -150,7 +166,30 @@ def load_dataset(
                           f"both train and test need at least one (raise n_points or change test_fraction)")
     train, test = _stratified_split(y, n_test, rng)
     # Fancy indexing copies, so the tensors never share memory with the memoised arrays.
-    return _make_dataset(name, x[train], y[train], x[test], y[test])
+    return _make_dataset(split, x[train], y[train], x[test], y[test])
+
+
+def dataset_for(config) -> Dataset:
+    """The data set ``config`` (a :class:`~vaelib.config.TrainConfig`) names, split as its fields say.
+
+    :func:`load_dataset` of ``config.dataset`` with ``seed=config.data_seed`` and the config's
+    ``test_fraction`` and ``n_points``: what :func:`vaelib.train` trains on when given no data
+    (before it takes :func:`training_view`). Its ``split`` equals :func:`split_for` of the config.
+    """
+    return load_dataset(config.dataset, seed=config.data_seed, test_fraction=config.test_fraction,
+                        n_points=config.n_points)
+
+
+def split_for(config) -> SplitSpec:
+    """The :class:`SplitSpec` of :func:`dataset_for` of ``config``, without loading any data."""
+    return _split_spec(config.dataset, config.data_seed, config.test_fraction, config.n_points)
+
+
+def _split_spec(name: str, seed: int, test_fraction: float, n_points: int) -> SplitSpec:
+    """The SplitSpec of :func:`load_dataset`'s arguments, those that do not change the split set to None."""
+    if name in _OPENML_NAMES:
+        return SplitSpec(name, None, None, None)
+    return SplitSpec(name, int(seed), float(test_fraction), int(n_points) if name in _TOYS else None)
 
 
 def check_data(x: torch.Tensor, *, bernoulli: bool, name: str = "data") -> None:
@@ -185,12 +224,21 @@ def check_data(x: torch.Tensor, *, bernoulli: bool, name: str = "data") -> None:
             )
 
 
-def _subset(data: Dataset, name: str, train_idx: np.ndarray, test: tuple[torch.Tensor, torch.Tensor]) -> Dataset:
+def _subset(data: Dataset, name: str, train_idx: np.ndarray, test: tuple[torch.Tensor, torch.Tensor],
+            split: SplitSpec | None) -> Dataset:
     """A Dataset with the training rows ``train_idx`` of ``data`` and the given (x, y) as its scoring split."""
     idx = torch.from_numpy(np.sort(train_idx))
     return Dataset(name=name, x_train=data.x_train[idx].clone(), y_train=data.y_train[idx].clone(),
                    x_test=test[0].clone(), y_test=test[1].clone(), image_shape=data.image_shape,
-                   intrinsic_dim=data.intrinsic_dim, description=data.description)
+                   intrinsic_dim=data.intrinsic_dim, description=data.description, split=split)
+
+
+def _view_spec(data: Dataset, view: str, config) -> SplitSpec | None:
+    """The SplitSpec of ``config``'s ``view`` of ``data``; None when ``data`` has none or is a view already."""
+    if data.split is None or data.split.view is not None:
+        return None
+    return replace(data.split, view=view, validation_fraction=float(config.validation_fraction),
+                   n_train=config.n_train, data_seed=int(config.data_seed))
 
 
 def _training_indices(data: Dataset, config) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +274,7 @@ def training_view(data: Dataset, config) -> Dataset:
     if config.validation_fraction == 0 and config.n_train is None:
         return data
     train_idx, _ = _training_indices(data, config)
-    return _subset(data, data.name, train_idx, (data.x_test, data.y_test))
+    return _subset(data, data.name, train_idx, (data.x_test, data.y_test), _view_spec(data, "training", config))
 
 
 def validation_view(data: Dataset, config) -> Dataset:
@@ -240,15 +288,17 @@ def validation_view(data: Dataset, config) -> Dataset:
                           "candidates of a selection with validation_fraction > 0, e.g. via vaelib.selection")
     train_idx, val_idx = _training_indices(data, config)
     idx = torch.from_numpy(np.sort(val_idx))
-    return _subset(data, f"{data.name}-validation", train_idx, (data.x_train[idx], data.y_train[idx]))
+    return _subset(data, f"{data.name}-validation", train_idx, (data.x_train[idx], data.y_train[idx]),
+                   _view_spec(data, "validation", config))
 
 
 # --- internals ------------------------------------------------------------------------
 
 
-def _make_dataset(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+def _make_dataset(split: SplitSpec, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                   y_test: np.ndarray) -> Dataset:
-    """Wrap numpy arrays (already copies) as a Dataset of float32 / int64 tensors."""
+    """Wrap numpy arrays (already copies) as the Dataset ``split`` describes, of float32 / int64 tensors."""
+    name = split.name
     if name in _TOYS:
         image_shape, intrinsic_dim = None, (1 if name == "curve" else 2)
     else:
@@ -262,6 +312,7 @@ def _make_dataset(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
         image_shape=image_shape,
         intrinsic_dim=intrinsic_dim,
         description=DATASETS[name],
+        split=split,
     )
 
 
@@ -358,11 +409,7 @@ def _raw_full(name: str, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
         if x.ndim != 2 or len(x) != len(y) or len(x) <= _N_TRAIN_FULL:
             raise DataUnavailableError(f"OpenML returned unexpected {name!r} data (x {x.shape}, y {y.shape}); "
                                        f"offline data sets: {', '.join(OFFLINE_DATASETS)}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, x=x, y=y)
-        os.replace(tmp, path)  # atomic: an interrupted write never leaves a broken .npz
+        store.write_atomic(path, lambda f: np.savez_compressed(f, x=x, y=y))  # never a broken .npz
     x.flags.writeable = False
     y.flags.writeable = False
     return x, y
@@ -417,5 +464,5 @@ def _can_reach(host: str, port: int = 443, timeout: float = _PROBE_TIMEOUT) -> b
     return False
 
 
-__all__ = ["DATASETS", "OFFLINE_DATASETS", "Dataset", "check_data", "default_cache_dir", "load_dataset",
-           "training_view", "validation_view"]
+__all__ = ["DATASETS", "OFFLINE_DATASETS", "Dataset", "SplitSpec", "check_data", "dataset_for", "load_dataset",
+           "split_for", "training_view", "validation_view"]

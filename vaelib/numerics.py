@@ -316,40 +316,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def fingerprint() -> dict[str, str]:
-    """What this process's numerics train, as short hashes: the book's bits in a few seconds.
-
-    Returns ``{"matmul": ..., "vae": ..., "wae-mmd": ..., "classifier": ...}``: the matrix
-    products alone (:func:`vaelib.blas.product_fingerprint`), then the first 16 hex digits of
-    the sha256 of every weight of a VAE and a WAE-MMD (latent dim 8, 2 epochs on mnist5k,
-    seed 0) and of the metrics' feature classifier (1 epoch, seed 0). Under canonical
-    numerics two machines with equal fingerprints train the same bits for the book; where
-    they differ, the entry names the part of the pipeline that rounds differently
-    (``tests/numerics_fingerprint.json`` holds the fingerprint of the machine that executed
-    the notebooks, and a test compares).
-    """
-    import hashlib
-
-    from .config import TrainConfig
-    from .data import load_dataset
-    from .metrics.classifier import train_classifier
-    from .training import train
-
-    def digest(module) -> str:
-        h = hashlib.sha256()
-        for value in module.state_dict().values():
-            h.update(value.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
-
-    data = load_dataset("mnist5k")
-    out = {"matmul": blas.product_fingerprint()}
-    out |= {design: digest(train(TrainConfig(design=design, latent_dim=8, epochs=2, seed=0), data,
-                                progress=False).model)
-           for design in ("vae", "wae-mmd")}
-    out["classifier"] = digest(train_classifier(data, seed=0, epochs=1))
-    return out
-
-
 __all__ = ["CANONICAL_ATEN_CAPABILITY", "CANONICAL_MKL_BRANCH", "CANONICAL_THREADS", "ENV_VAR", "MODES", "Numerics",
            "NumericsWarning", "apply", "cpu_has_avx2", "cpu_model", "current", "default_device",
-           "fingerprint", "mkl_branch", "resolve_mode"]
+           "mkl_branch", "resolve_mode"]

@@ -14,7 +14,7 @@ parent would use every core, so results agree up to the seed spread, as native r
 Models already in the cache are loaded, never trained again; each checkpoint is written
 atomically by the worker that trained it, so two workers (or two notebooks) finishing at
 once cannot corrupt an entry. Ctrl-C stops every worker and removes their unfinished
-temporary files: the cache then holds only complete checkpoints.
+temporary files (:func:`vaelib.store.clean`): the cache then holds only complete checkpoints.
 """
 from __future__ import annotations
 
@@ -32,10 +32,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from . import store
 from .cache import cache_path, load_or_train
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
-from .data import Dataset, load_dataset
+from .data import Dataset, dataset_for, split_for
 from .errors import VaelibError
 from .training import TrainResult
 
@@ -60,19 +61,9 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _data_for(config: TrainConfig) -> Dataset:
-    """The data set ``train(config)`` loads when given none."""
-    return load_dataset(config.dataset, seed=config.data_seed, test_fraction=config.test_fraction,
-                        n_points=config.n_points)
-
-
 def _is_default_split(data: Dataset, config: TrainConfig) -> bool:
-    """True when ``data`` holds exactly the images and labels that ``config``'s default split loads."""
-    if data.name != config.dataset:
-        return False
-    default = _data_for(config)
-    return all(torch.equal(a, b) for a, b in ((data.x_train, default.x_train), (data.x_test, default.x_test),
-                                              (data.y_train, default.y_train), (data.y_test, default.y_test)))
+    """True when ``data`` is the split ``config`` names (:func:`vaelib.data.dataset_for`), by their specifications."""
+    return data.split is not None and data.split == split_for(config)
 
 
 def _train_and_evaluate(config: TrainConfig, data: Dataset, cache_dir: str | Path | None,
@@ -88,14 +79,15 @@ def _train_and_evaluate(config: TrainConfig, data: Dataset, cache_dir: str | Pat
 def _worker_job(config_json: str, cache_dir: str | None, evaluate: dict[str, Any] | None) -> None:
     """In a worker: :func:`_train_and_evaluate` on the data set the config names."""
     config = TrainConfig.from_dict(json.loads(config_json))
-    _train_and_evaluate(config, _data_for(config), cache_dir, evaluate)
+    _train_and_evaluate(config, dataset_for(config), cache_dir, evaluate)
 
 
-def _remove_partial_files(paths: Sequence[Path]) -> None:
-    """Delete the temporary files an interrupted atomic save may leave beside ``paths`` (``.<name>.*.tmp``)."""
-    for path in paths:
-        for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-            tmp.unlink(missing_ok=True)
+def _remove_partial_files(cache_dir: str | Path | None) -> None:
+    """Delete the temporary files that stopped workers left in the cache's folders (:func:`vaelib.store.clean`)."""
+    root = store.cache_root(cache_dir)
+    if root.is_dir():
+        for folder in root.iterdir():
+            store.clean(folder)
 
 
 def _pending(configs: Sequence[TrainConfig], data: Dataset | None, cache_dir: str | Path | None,
@@ -111,9 +103,9 @@ def _pending(configs: Sequence[TrainConfig], data: Dataset | None, cache_dir: st
         seen.add(key)
         missing = not cache_path(config, cache_dir).exists()
         if not missing and evaluate is not None:
-            split = (config.dataset, config.data_seed, config.test_fraction, config.n_points)
+            split = split_for(config)
             if split not in datasets:
-                datasets[split] = data if data is not None else _data_for(config)
+                datasets[split] = data if data is not None else dataset_for(config)
             missing = not evaluation_cache_path(config, datasets[split], cache_dir=cache_dir, **evaluate).exists()
         if missing:
             out.append(config)
@@ -157,7 +149,7 @@ def train_many(
     own_data = data is not None and any(not _is_default_split(data, c) for c in todo)
     if todo and (n_workers <= 1 or own_data):
         for config in tqdm(todo, desc="training", disable=not progress):
-            _train_and_evaluate(config, data if data is not None else _data_for(config), cache_dir, evaluate)
+            _train_and_evaluate(config, data if data is not None else dataset_for(config), cache_dir, evaluate)
     elif todo:
         _run_workers(todo, n_workers, cache_dir, evaluate, progress)
     trained = {c.to_json() for c in todo}   # logged as trained by whoever trained them; not as loaded again
@@ -259,7 +251,7 @@ def _run_workers(todo: list[TrainConfig], n_workers: int, cache_dir: str | Path 
         _stop([process for process, _ in workers], grace=30.0, terminate=False)   # they exit on None
     except BaseException:
         _stop([process for process, _ in workers])
-        _remove_partial_files([cache_path(c, cache_dir) for c in todo])
+        _remove_partial_files(cache_dir)
         raise
     finally:
         for _, conn in workers:

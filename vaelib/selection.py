@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .config import TrainConfig
-from .data import Dataset, load_dataset
+from .data import Dataset, dataset_for
 from .errors import VaelibError
 
 #: Share of the training split held out as validation images (stratified, seeded by the config's data_seed).
@@ -60,6 +60,7 @@ def validation_sweep(base: TrainConfig, field: str, grid: Sequence[float], *, da
     """Train ``base`` with ``field`` set to each value of ``grid`` on the training split less the validation
     share, and score each on the validation images.
 
+    ``data`` defaults to the data set ``base`` names (:func:`vaelib.data.dataset_for`).
     Returns a DataFrame indexed by the grid values (in the given order) with the validation
     metrics of :data:`VALIDATION_EVALUATE` (names and units as in :data:`vaelib.metrics.METRIC_DOCS`).
     Models and records come from the caches when present; missing ones train in parallel
@@ -75,7 +76,7 @@ def validation_sweep(base: TrainConfig, field: str, grid: Sequence[float], *, da
         raise VaelibError(f"the grid of {field} repeats values: {grid}")
     if field not in base.to_dict() and field not in TrainConfig.OPTIONAL_FIELDS:
         raise VaelibError(f"{field!r} is not a TrainConfig field")
-    data = data if data is not None else load_dataset(base.dataset, seed=base.data_seed)
+    data = data if data is not None else dataset_for(base)
     configs = [base.replace(**{field: value, "validation_fraction": VALIDATION_FRACTION}) for value in grid]
     settings = {**VALIDATION_EVALUATE, "n_samples": n_samples}
     results = train_many(configs, data=data, cache_dir=cache_dir, evaluate=settings, progress=progress)

@@ -14,11 +14,8 @@ participation ratio, mutual information, aggregate posterior vs prior, prior hol
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -26,8 +23,8 @@ from typing import Any
 
 import torch
 
-from .. import numerics
-from ..data import Dataset, check_data, default_cache_dir
+from .. import numerics, store
+from ..data import Dataset, check_data
 from ..errors import VaelibError, check_choice
 from ..models import AutoEncoder
 from ..config import TrainConfig
@@ -321,17 +318,15 @@ def evaluation_cache_path(config: TrainConfig, data: Dataset, *, cache_dir: str 
                           **kwargs: Any) -> Path:
     """Where :func:`evaluate_cached` keeps the record of ``config``'s model on ``data`` with ``kwargs``.
 
-    ``<cache>/metrics/<design>-<hash>.json``; the hash covers :data:`METRICS_VERSION`, the
-    numerics, the model's config, the data set's name and test size, and the arguments of
-    :func:`evaluate` (except ``classifier``).
+    ``<cache>/metrics/<design>-<hash>.json``; the hash (:func:`vaelib.store.key`, 20 hex digits)
+    covers :data:`METRICS_VERSION`, the numerics, the model's config, the data set's name and test
+    size, and the arguments of :func:`evaluate` (except ``classifier``).
     """
-    key_src = json.dumps({"v": METRICS_VERSION, "numerics": numerics.current().cache_tag,
-                          "config": config.to_dict(), "data": data.name, "n_test": int(data.x_test.shape[0]),
-                          "args": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()
-                                   if k != "classifier"}}, sort_keys=True, default=str)
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / "metrics" / f"{config.design}-{key}.json"
+    key = store.key({"v": METRICS_VERSION, "numerics": numerics.current().cache_tag,
+                     "config": config.to_dict(), "data": data.name, "n_test": int(data.x_test.shape[0]),
+                     "args": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()
+                              if k != "classifier"}}, length=20)
+    return store.cache_folder("metrics", cache_dir) / f"{config.design}-{key}.json"
 
 
 def evaluate_cached(
@@ -345,7 +340,8 @@ def evaluate_cached(
 
     Lets a notebook be re-executed without recomputing metrics. Timing metrics come from
     the training history, so a cached record equals a fresh one. The file is
-    :func:`evaluation_cache_path`, written atomically.
+    :func:`evaluation_cache_path`, written atomically (:func:`vaelib.store.write_json`); a damaged
+    one is computed again and replaced.
     """
     path = evaluation_cache_path(result.config, data, cache_dir=cache_dir, **kwargs)
     if path.exists():
@@ -354,15 +350,7 @@ def evaluate_cached(
         except json.JSONDecodeError:
             pass  # a damaged entry is recomputed and replaced below
     record = evaluate(result, data, **kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    store.write_json(path, record)
     return record
 
 

@@ -11,8 +11,6 @@ one CPU thread. Trained classifiers are cached under ``<cache>/classifiers/``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,10 +19,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import numerics, store
 from ..blas import Linear
-from ..checkpoint import atomic_torch_save
-from .. import numerics
-from ..data import Dataset, check_data, default_cache_dir
+from ..data import Dataset, check_data
 from ..errors import CheckpointError, VaelibError
 from ..optim import Adam
 
@@ -184,27 +181,24 @@ def classifier_accuracy(clf: FeatureClassifier, x: torch.Tensor, y: torch.Tensor
 def classifier_cache_path(data: Dataset, *, seed: int = 0, cache_dir: str | Path | None = None) -> Path:
     """Path of the cached classifier: ``<cache>/classifiers/<dataset>-<hash>.pt``.
 
-    A Dataset does not carry the arguments that split it, so the hash covers the training
-    tensors themselves (hence the split seed and test fraction), the data set name, the
-    classifier's hyperparameters and seed, the numerics in force, and :data:`CLASSIFIER_VERSION`.
+    The hash (:func:`vaelib.store.key`, 16 hex digits) covers the training tensors themselves
+    (whatever split made them), the data set name, the classifier's hyperparameters and seed,
+    the numerics in force, and :data:`CLASSIFIER_VERSION`.
     """
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    h = hashlib.sha256()
     meta = {"version": CLASSIFIER_VERSION, "numerics": numerics.current().cache_tag, "dataset": data.name,
             "seed": seed, "hidden": list(HIDDEN_DIMS),
             "epochs": EPOCHS, "batch_size": BATCH_SIZE, "lr": LR, "n_classes": data.n_classes,
             "image_shape": list(data.image_shape or []), "shape": list(data.x_train.shape)}
-    h.update(json.dumps(meta, sort_keys=True).encode())
-    h.update(data.x_train.detach().cpu().contiguous().numpy().tobytes())
-    h.update(data.y_train.detach().cpu().contiguous().numpy().tobytes())
-    return root / "classifiers" / f"{data.name}-{h.hexdigest()[:16]}.pt"
+    key = store.key(meta, data.x_train.detach().cpu().contiguous().numpy().tobytes(),
+                    data.y_train.detach().cpu().contiguous().numpy().tobytes(), length=16)
+    return store.cache_folder("classifiers", cache_dir) / f"{data.name}-{key}.pt"
 
 
 def _save_state(model: FeatureClassifier, path: Path) -> None:
-    """Write the classifier's state_dict (with its sizes) to ``path`` atomically."""
+    """Write the classifier's state_dict (with its sizes) to ``path`` atomically (:func:`vaelib.store.write_torch`)."""
     payload = {"dim": model.dim, "n_classes": model.n_classes,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    atomic_torch_save(payload, path)
+    store.write_torch(path, payload)
 
 
 def _load_state(path: Path, data: Dataset) -> FeatureClassifier:
