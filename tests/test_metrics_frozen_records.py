@@ -3,8 +3,9 @@
 ``tests/frozen_evaluate_records.json`` holds the records that ``evaluate`` returned for small models trained on
 ``digits`` and ``curve`` (canonical numerics) before its groups became a registry (issue 22): the default groups
 (stochastic, deterministic, fixed-variance at latent dim 2 with the exact likelihood, a model trained on part of its
-training split), the code-space group alone, the validation selection's ``("likelihood", "samples")`` with
-``samplers=("prior",)`` and ``split="validation"``, and the notebooks' ``("latent",)`` and ``("likelihood", "latent")``.
+training split), the code-space group alone (then named ``fill``), the validation selection's
+``("likelihood", "samples")`` with ``samplers=("prior",)`` and ``split="validation"``, and the notebooks' ``("latent",)``
+and ``("likelihood", "latent")``.
 Values must be equal to the bit and keys in the same order; the wall-clock metrics (which differ on every training
 run) are compared with the model's own history instead.
 
@@ -36,7 +37,7 @@ MODELS: dict[str, TrainConfig] = {
     "wae-mmd-curve": TrainConfig(design="wae-mmd", dataset="curve", latent_dim=2, hidden_dims=(32,), epochs=2),
 }
 
-#: (case id, model name, keyword arguments of evaluate). ``"classifier": True`` passes the digits classifier
+#: (case id, model name, keyword arguments of evaluate). ``"classifier": True`` passes the digits feature classifier
 #: trained once; without it evaluate loads (here: trains) its own. ``"bare": True`` passes the AutoEncoder, not
 #: the TrainResult.
 CASES: list[tuple[str, str, dict[str, Any]]] = [
@@ -44,20 +45,14 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("ae default", "ae-z4", {"n_samples": 300, "classifier": True}),
     ("mean-only z2 default", "mean-only-z2", {"n_samples": 300, "classifier": True}),
     ("part of the training split, default", "vae-z4-validation", {"n_samples": 300, "classifier": True, "seed": 2}),
-    ("vae code space", "vae-z4", {"groups": ("fill",)}),
-    ("ae code space", "ae-z4", {"groups": ("fill",)}),
+    ("vae code space", "vae-z4", {"groups": ("code_space",)}),
+    ("ae code space", "ae-z4", {"groups": ("code_space",)}),
     ("validation selection", "vae-z4-validation",
      {"groups": ("likelihood", "samples"), "samplers": ("prior",), "split": "validation", "n_samples": 200}),
     ("ae likelihood and latent", "ae-z4", {"groups": ("likelihood", "latent")}),
     ("curve latent", "wae-mmd-curve", {"groups": ("latent",)}),
     ("bare model, likelihood and cost", "vae-z4", {"groups": ("likelihood", "cost"), "bare": True}),
 ]
-
-#: The keyword under which evaluate takes a feature classifier.
-CLASSIFIER_KEYWORD = "classifier"
-#: The name of the code-space group.
-CODE_SPACE_GROUP = "fill"
-
 
 def _records() -> dict[str, dict[str, float]]:
     """Train the models and evaluate every case; ``{case id: record}``."""
@@ -70,9 +65,7 @@ def _records() -> dict[str, dict[str, float]]:
     for case, model, kwargs in CASES:
         kwargs = dict(kwargs)
         if kwargs.pop("classifier", False):
-            kwargs[CLASSIFIER_KEYWORD] = clf
-        if "groups" in kwargs:
-            kwargs["groups"] = tuple(CODE_SPACE_GROUP if g == "fill" else g for g in kwargs["groups"])
+            kwargs["feature_classifier"] = clf
         result = results[model]
         subject = result.model if kwargs.pop("bare", False) else result
         record = metrics.evaluate(subject, data[result.config.dataset], **kwargs)
