@@ -95,19 +95,6 @@ def fid(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     return max(float(value), 0.0)
 
 
-def real_fid_floor(real_feats: torch.Tensor) -> float:
-    """FID between the first and second half of ``real_feats`` (squared feature units).
-
-    Kept for comparison only: it compares n/2 with n/2 images, and FID's bias grows like
-    1/n_a + 1/n_b, so it is about twice what a perfect generator scores against all n real
-    images (mnist5k: 4.16 here vs 1.31 +- 0.20 at 1,000 vs 1,000). Read model FIDs against
-    :func:`real_floor`, which compares real images at the models' own sample sizes.
-    """
-    real_feats = _check_feats(real_feats, "real features", min_n=2)
-    half = real_feats.shape[0] // 2
-    return fid(real_feats[:half], real_feats[half:2 * half])
-
-
 #: At most this many disjoint held-out subsets make up :func:`real_floor`'s mean and spread.
 FLOOR_SUBSETS: int = 4
 
@@ -424,5 +411,5 @@ METRIC_GROUP = MetricGroup("samples", sample_metrics, needs_codes=True, needs_cl
 
 __all__ = [
     "FLOOR_SUBSETS", "METRIC_GROUP", "fid", "kid", "kid_scale", "low_confidence_share", "mean_pixel_entropy",
-    "precision_recall", "real_fid_floor", "real_floor", "sample_metrics", "sample_quality", "sharpness",
+    "precision_recall", "real_floor", "sample_metrics", "sample_quality", "sharpness",
 ]
