@@ -37,7 +37,7 @@ def main() -> None:
         for _ in range(args.repeats):
             timings: dict[str, float] = {}
             t0 = time.perf_counter()
-            metrics.evaluate(result, data, classifier=clf, timings=timings)
+            metrics.evaluate(result, data, feature_classifier=clf, timings=timings)
             timings["total"] = time.perf_counter() - t0
             runs.append(timings)
         print(f"\n{design}: seconds per metric group")

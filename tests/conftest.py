@@ -20,3 +20,14 @@ def digits():
     import vaelib
 
     return vaelib.load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def two_clusters():
+    """400 2-D codes (float32): half around (-4, 0), half around (+4, 0)."""
+    import torch
+
+    x = torch.randn(400, 2, generator=torch.Generator().manual_seed(1)) * 0.5
+    x[:200, 0] -= 4
+    x[200:, 0] += 4
+    return x

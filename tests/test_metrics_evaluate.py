@@ -7,6 +7,7 @@ import torch
 import vaelib
 from vaelib import TrainConfig, metrics, train
 from vaelib.errors import UnknownNameError, VaelibError
+from vaelib.metrics.registry import PER_SAMPLER
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,17 @@ def clf(digits_data):
     return train_classifier(digits_data, seed=0)
 
 
+def _declared(key: str) -> str:
+    """The name under which a record's key is declared: ``prior/fid`` -> ``<sampler>/fid``."""
+    return PER_SAMPLER + key.split("/", 1)[1] if "/" in key else key
+
+
 def test_record_is_flat_finite_and_documented(trained, digits_data, clf):
-    rec = metrics.evaluate(trained["vae"], digits_data, classifier=clf, n_samples=300)
+    rec = metrics.evaluate(trained["vae"], digits_data, feature_classifier=clf, n_samples=300)
     assert all(isinstance(v, float) and math.isfinite(v) for v in rec.values())
     documented = set(metrics.METRIC_DOCS)
     for key in rec:
-        generic = "<sampler>/" + key.split("/", 1)[1] if "/" in key else key
-        assert generic in documented, f"{key} is not in METRIC_DOCS"
+        assert _declared(key) in documented, f"{key} is not in METRIC_DOCS"
     for s in ("prior", "gaussian", "gmm"):
         assert 0 <= rec[f"{s}/precision"] <= 1 and rec[f"{s}/fid"] >= 0
     assert rec["iwae_nats"] >= rec["elbo_nats"] - 0.5
@@ -45,26 +50,22 @@ def test_record_is_flat_finite_and_documented(trained, digits_data, clf):
 
 
 def test_deterministic_designs_get_the_labelled_bound_not_an_elbo(trained, digits_data, clf):
-    rec = metrics.evaluate(trained["ae"], digits_data, classifier=clf, n_samples=300, groups=("likelihood", "latent"))
+    rec = metrics.evaluate(trained["ae"], digits_data, feature_classifier=clf, n_samples=300,
+                           groups=("likelihood", "latent"))
     assert "det_bound_nats" in rec and "elbo_nats" not in rec and "mi_nats" not in rec
     assert "NOT a VAE ELBO" in metrics.METRIC_DOCS["det_bound_nats"]
 
 
 def test_same_seed_same_record(trained, digits_data, clf):
-    a = metrics.evaluate(trained["vae"], digits_data, classifier=clf, n_samples=300, seed=3)
-    b = metrics.evaluate(trained["vae"], digits_data, classifier=clf, n_samples=300, seed=3)
+    a = metrics.evaluate(trained["vae"], digits_data, feature_classifier=clf, n_samples=300, seed=3)
+    b = metrics.evaluate(trained["vae"], digits_data, feature_classifier=clf, n_samples=300, seed=3)
     assert a == b
 
 
-def test_records_table_mean_and_std_over_seeds():
-    recs = [{"design": "vae", "seed": s, "fid": f} for s, f in ((0, 1.0), (1, 3.0))]
-    recs += [{"design": "ae", "seed": 0, "fid": 10.0}, {"design": "ae", "seed": 1, "fid": 10.0}]
-    table = metrics.records_table(recs, by=["design"])
-    assert table.loc["vae", ("fid", "mean")] == 2.0
-    assert table.loc["vae", ("fid", "std")] == pytest.approx(2 ** 0.5)
-    assert table.loc["ae", ("fid", "std")] == 0.0
-    with pytest.raises(VaelibError, match="no column"):
-        metrics.records_table(recs, by=["latent_dim"])
+def test_records_table_has_a_row_per_label():
+    table = metrics.records_table({"vae": {"fid": 1.0, "kid": 0.5}, "ae": {"fid": 10.0}})
+    assert list(table.index) == ["vae", "ae"] and list(table.columns) == ["fid", "kid"]
+    assert table.loc["ae", "fid"] == 10.0 and math.isnan(table.loc["ae", "kid"])
 
 
 def test_sample_quality_table_puts_the_real_floor_under_the_samplers():
@@ -86,31 +87,57 @@ def test_evaluate_cached_returns_the_same_record_without_recomputing(trained, di
 
 def test_bad_input(trained, digits_data, clf):
     with pytest.raises(UnknownNameError, match="unknown sampler 'flow'"):
-        metrics.evaluate(trained["vae"], digits_data, samplers=("flow",), classifier=clf)
+        metrics.evaluate(trained["vae"], digits_data, samplers=("flow",), feature_classifier=clf)
     with pytest.raises(UnknownNameError, match="unknown metric group 'speed'"):
         metrics.evaluate(trained["vae"], digits_data, groups=("speed",))
     mnist_like = vaelib.load_dataset("two-moons", n_points=200)
     with pytest.raises(VaelibError, match="expects 64 features"):
         metrics.evaluate(trained["vae"], mnist_like)
     with pytest.raises(VaelibError, match="FID needs more samples"):
-        metrics.evaluate(trained["vae"], digits_data, classifier=clf, n_samples=50, groups=("samples",))
+        metrics.evaluate(trained["vae"], digits_data, feature_classifier=clf, n_samples=50, groups=("samples",))
     broken = TrainConfig(design="ae", dataset="digits", latent_dim=4, hidden_dims=(64,), epochs=0)
     model = train(broken, digits_data, progress=False)
     with torch.no_grad():
         model.model.to_code.bias.fill_(float("nan"))
     with pytest.raises(VaelibError, match="NaN"):
-        metrics.evaluate(model, digits_data, classifier=clf, groups=("latent",))
+        metrics.evaluate(model, digits_data, feature_classifier=clf, groups=("latent",))
 
 
-def test_the_fill_group_is_asked_for_by_name_and_documented(trained, digits_data):
-    """'fill' is not a default group (so records cached before it existed stay valid); asked for, it is complete."""
-    assert "fill" not in metrics.GROUPS and "fill" in metrics.EXTRA_GROUPS
-    default = metrics.evaluate(trained["vae"], digits_data, groups=("latent",))
-    assert "agg_c2st_accuracy" not in default
+def test_the_code_space_group_is_asked_for_by_name_and_documented(trained, digits_data):
+    """'code_space' is not a default group (records cached before it existed stay valid); asked for, it is complete."""
+    assert "code_space" not in metrics.GROUPS and "code_space" in metrics.EXTRA_GROUPS
+    latent_only = metrics.evaluate(trained["vae"], digits_data, groups=("latent",))
+    assert "agg_c2st_accuracy" not in latent_only
     for design, model in trained.items():
-        rec = metrics.evaluate(model, digits_data, groups=("fill",))
+        rec = metrics.evaluate(model, digits_data, groups=("code_space",))
         assert set(rec) == {"agg_c2st_accuracy", "agg_c2st_p", "codes_twonn_dim"}
         assert set(rec) <= set(metrics.METRIC_DOCS)
         assert 0.0 <= rec["agg_c2st_accuracy"] <= 1.0 and 0.0 <= rec["agg_c2st_p"] <= 1.0
         assert 0.0 < rec["codes_twonn_dim"] < 3 * model.model.latent_dim
-        assert metrics.evaluate(model, digits_data, groups=("fill",)) == rec, "seeded: the same record again"
+        assert metrics.evaluate(model, digits_data, groups=("code_space",)) == rec, "seeded: the same record again"
+    # the two groups share the sampled codes: together they give what each gives alone, in registry order
+    together = metrics.evaluate(trained["vae"], digits_data, groups=("code_space", "latent"))
+    alone = metrics.evaluate(trained["vae"], digits_data, groups=("code_space",))
+    assert together == {**latent_only, **alone} and list(together) == [*latent_only, *alone]
+
+
+def test_groups_declare_every_name_they_emit_and_the_docs_are_assembled_from_them(trained, digits_data, clf):
+    names = [name for group in metrics.METRIC_GROUPS.values() for name in group.emits]
+    assert len(names) == len(set(names)), "a name is declared by two groups"
+    assert metrics.METRIC_DOCS == {n: d for g in metrics.METRIC_GROUPS.values() for n, d in g.emits.items()}
+    assert all(doc.strip() for doc in metrics.METRIC_DOCS.values())
+    assert set(metrics.GROUPS + metrics.EXTRA_GROUPS) == set(metrics.METRIC_GROUPS)
+    assert set(metrics.WALL_CLOCK_METRICS) == set(metrics.COST_GROUP.emits)
+    for design, model in trained.items():
+        for name, group in metrics.METRIC_GROUPS.items():
+            rec = metrics.evaluate(model, digits_data, groups=(name,), feature_classifier=clf, n_samples=300)
+            assert rec, f"{name} emitted nothing for {design}"
+            undeclared = [key for key in rec if _declared(key) not in group.emits]
+            assert not undeclared, f"{name} emits {undeclared} without declaring them"
+
+
+def test_timings_report_each_group_and_the_shared_products(trained, digits_data, clf):
+    timings: dict[str, float] = {}
+    metrics.evaluate(trained["vae"], digits_data, feature_classifier=clf, n_samples=300, timings=timings)
+    assert list(timings) == ["likelihood", "codes", "latent", "classifier", "samples", "smoothness", "cost"]
+    assert all(seconds >= 0 for seconds in timings.values())

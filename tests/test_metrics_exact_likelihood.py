@@ -49,12 +49,10 @@ def test_linear_gaussian_decoder_matches_the_closed_form(d):
     x = marginal.sample((40,)).float()              # float32 data, as the model takes it
     x[0] = bias + 2.5 * weight.sum(dim=1)           # one image whose posterior sits far out (near z = 2.5)
     exact = marginal.log_prob(x.double())
-    per_image = likelihood.exact_log_likelihood_per_image(model, x)
-    assert per_image.dtype == torch.float64 and per_image.shape == (40,)
-    assert (per_image - exact).abs().max() < 1e-4
+    far_out = likelihood.exact_log_likelihood(model, x[:1])
+    assert far_out["log_likelihood"] == pytest.approx(float(exact[0]), abs=1e-4)
     q = likelihood.exact_log_likelihood(model, x)
     assert q["log_likelihood"] == pytest.approx(float(exact.mean()), abs=1e-4)
-    assert q["log_likelihood"] == pytest.approx(float(per_image.mean()), abs=1e-12)
     assert q["error_nats"] < 1e-4 and q["max_error_nats"] < 1e-4
     assert q["border_share"] < likelihood.QUADRATURE_BORDER_SHARE
     points = likelihood.QUADRATURE_POINTS if d == 2 else likelihood.QUADRATURE_POINTS_1D
@@ -72,9 +70,8 @@ def test_bernoulli_decoder_that_ignores_z(d):
     logits = bias.double()
     exact = (x.double() * torch.nn.functional.logsigmoid(logits)
              + (1 - x.double()) * torch.nn.functional.logsigmoid(-logits)).sum(dim=1)
-    per_image = likelihood.exact_log_likelihood_per_image(model, x)
-    assert (per_image - exact).abs().max() < 1e-6
     q = likelihood.exact_log_likelihood(model, x)
+    assert q["log_likelihood"] == pytest.approx(float(exact.mean()), abs=1e-6)
     assert q["error_nats"] < 1e-6 and q["half_width"] == 6.0
 
 
@@ -133,10 +130,9 @@ def test_the_grid_grows_to_reach_a_posterior_beyond_it(centre):
     assert q["log_likelihood"] == pytest.approx(exact, abs=1e-4)
     # the same image next to one whose posterior the first grid holds: each keeps its own answer
     near = torch.cat([torch.full((20,), 1.0 if c < 0 else 0.0, dtype=torch.float64) for c in centre])[None]
-    both = likelihood.exact_log_likelihood_per_image(model, torch.cat([x, near]))
-    alone = likelihood.exact_log_likelihood_per_image(model, near, max_half_width=6.0)
-    assert float(both[0]) == pytest.approx(exact, abs=1e-4)
-    assert float(both[1]) == pytest.approx(float(alone[0]), abs=1e-12)
+    both = likelihood.exact_log_likelihood(model, torch.cat([x, near]))["log_likelihood"]
+    alone = likelihood.exact_log_likelihood(model, near, max_half_width=6.0)["log_likelihood"]
+    assert both == pytest.approx((exact + alone) / 2, abs=1e-4)
     # a grid capped below the posterior says so instead of returning a silent underestimate
     with pytest.warns(RuntimeWarning, match="raise max_half_width"):
         capped = likelihood.exact_log_likelihood(model, x, max_half_width=6.0)
@@ -164,8 +160,6 @@ def test_bad_input():
     with pytest.raises(VaelibError, match="latent dimension 1 or 2") as info:
         likelihood.exact_log_likelihood(three, torch.rand(4, 6))
     assert "\n" not in str(info.value) and "3" in str(info.value)
-    with pytest.raises(VaelibError, match="latent dimension 1 or 2"):
-        likelihood.exact_log_likelihood_per_image(three, torch.rand(4, 6))
     two = AutoEncoder(data_dim=6, latent_dim=2, hidden_dims=(8,))
     bad_x = torch.rand(4, 6)
     bad_x[1, 2] = float("nan")
@@ -191,9 +185,10 @@ def test_bad_input():
 def test_image_batches_do_not_change_the_answer():
     model = AutoEncoder(data_dim=6, latent_dim=2, hidden_dims=(8,)).eval()
     x = torch.rand(7, 6, generator=torch.Generator().manual_seed(0))
-    whole = likelihood.exact_log_likelihood_per_image(model, x, points=61)
-    batched = likelihood.exact_log_likelihood_per_image(model, x, points=61, batch_size=3)
-    assert torch.allclose(whole, batched, rtol=0, atol=1e-9)
+    whole = likelihood.exact_log_likelihood(model, x, points=61)
+    batched = likelihood.exact_log_likelihood(model, x, points=61, batch_size=3)
+    for key in ("log_likelihood", "error_nats", "max_error_nats"):
+        assert batched[key] == pytest.approx(whole[key], rel=0, abs=1e-9)
 
 
 # ---- evaluate ----------------------------------------------------------------------------

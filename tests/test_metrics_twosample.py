@@ -3,8 +3,8 @@
 Same distribution: accuracy inside the binomial band around 0.5 and a false-positive rate
 near the nominal 5 %; different distributions (a smaller variance, a shifted mean,
 separated clouds): accuracy high and p tiny; the blind spot the docstring describes
-(smaller variance in 32 dims); exact ties broken by index; the distances bit for bit the
-explicit formula; seeds reproducible to the bit; every bad input a VaelibError.
+(smaller variance in 32 dims); exact ties broken by index; seeds reproducible to the bit;
+every bad input a VaelibError. (The distances: tests/test_metrics_distances.py.)
 """
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ import torch
 from scipy import stats
 
 from vaelib.errors import VaelibError
-from vaelib.metrics import twosample
-from vaelib.metrics.twosample import _squared_distance_blocks, classifier_two_sample_test
-
+from vaelib.metrics.twosample import classifier_two_sample_test
 
 
 def knn_test(a, b, **kwargs):
@@ -30,43 +28,6 @@ def _null_band(n_test: int, level: float = 0.999) -> tuple[float, float]:
     """Accuracies a Binomial(n_test, 1/2) count reaches with probability ``level`` (two-sided)."""
     lo, hi = stats.binom.interval(level, n_test, 0.5)
     return lo / n_test, hi / n_test
-
-
-def _assembled(x: torch.Tensor, y: torch.Tensor, upper: bool = False) -> torch.Tensor:
-    """The blocks of _squared_distance_blocks put together; left of the diagonal blocks NaN for ``upper``."""
-    out = torch.full((x.shape[0], y.shape[0]), float("nan"), dtype=torch.float64)
-    for start, block in _squared_distance_blocks(x, y, upper=upper):
-        out[start:start + block.shape[0], y.shape[0] - block.shape[1]:] = block
-    return out
-
-
-@pytest.mark.parametrize("n, m, dim", [(37, 53, 3), (130, 70, 784), (9, 1, 1)])
-def test_distances_are_the_explicit_formula_bit_for_bit(n, m, dim):
-    x, y = _normal(n, dim, 1), _normal(m, dim, 2)
-    assert torch.equal(_assembled(x, y), ((x[:, None] - y[None]) ** 2).sum(-1))
-
-
-@pytest.mark.parametrize("tile, threaded", [(1, 1), (700, 700), (5000, 90)])
-def test_tile_size_does_not_change_the_bits(monkeypatch, tile, threaded):
-    x, y = _normal(41, 7, 4), _normal(29, 7, 5)
-    monkeypatch.setattr(twosample, "_TILE_ELEMENTS", tile)
-    monkeypatch.setattr(twosample, "_TILE_ELEMENTS_THREADED", threaded)
-    assert torch.equal(_assembled(x, y), ((x[:, None] - y[None]) ** 2).sum(-1))
-    full = ((x[:, None] - x[None]) ** 2).sum(-1)
-    got = _assembled(x, x, upper=True)
-    assert torch.equal(got[~torch.isnan(got)], full[~torch.isnan(got)])
-
-
-@pytest.mark.parametrize("n, dim", [(300, 20), (90, 784)])
-def test_upper_distances_cover_each_pair_and_equal_the_formula(n, dim):
-    x = _normal(n, dim, 3)
-    full = ((x[:, None] - x[None]) ** 2).sum(-1)
-    assert torch.equal(full, full.T)  # the formula itself is symmetric bit for bit
-    got = _assembled(x, x, upper=True)
-    done = ~torch.isnan(got)
-    assert torch.equal(got[done], full[done])
-    assert bool((done | done.T).all())  # every pair (i, j) computed in at least one orientation
-    assert bool(done[torch.ones(n, n, dtype=torch.bool).triu()].all())  # each pair right of the diagonal
 
 
 def test_same_distribution_accuracy_is_inside_the_null_band():

@@ -117,7 +117,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run_train(args: argparse.Namespace) -> int:
     """Train as the arguments say, write the checkpoint, print a summary; return the exit status."""
     from .checkpoint import save_checkpoint
-    from .data import load_dataset
+    from .data import dataset_for
     from .training import train
 
     config = _config_from_args(args)
@@ -127,8 +127,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise VaelibError(f"{target} exists; pass --overwrite to replace it or choose another --out")
     if out.exists() and not out.is_dir():
         raise VaelibError(f"--out {out} exists and is not a folder")
-    data = load_dataset(config.dataset, seed=config.data_seed, test_fraction=config.test_fraction,
-                        n_points=config.n_points)
+    data = dataset_for(config)
     start = time.perf_counter()
     result = train(config, data, progress=not args.no_progress)
     wall = time.perf_counter() - start

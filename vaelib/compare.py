@@ -78,9 +78,9 @@ def run_comparison(
     for (label, config), result in zip(jobs, results):
         record = metrics.evaluate_cached(result, data, n_samples=n_samples, cache_dir=cache_dir)
         if fill:
-            record.update(metrics.evaluate_cached(result, data, groups=("fill",), cache_dir=cache_dir))
+            record.update(metrics.evaluate_cached(result, data, groups=("code_space",), cache_dir=cache_dir))
         own = training_view(data, config)
-        train_bce = reconstruction_errors(result.model, own.x_train.to(next(result.model.parameters()).device))
+        train_bce = reconstruction_errors(result.model, own.x_train.to(result.model.device))
         if "mi_upper_nats" in record:   # I(x; z) <= log N too (Hoffman & Johnson 2016): the tighter of the two
             record["mi_upper_tight_nats"] = min(record["mi_upper_nats"], record["mi_ceiling_nats"])
         record["train_bce_nats"] = train_bce["bce_nats"]

@@ -7,6 +7,7 @@ dimensions, averaged over the batch.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -21,6 +22,9 @@ from .regularisers import Regulariser, get_regulariser
 #: The Gaussian head's log-variance is clamped to this range (sigma in [4.5e-5, 148]):
 #: exp() of a runaway logit can then never overflow or underflow to exactly zero.
 LOGVAR_RANGE: tuple[float, float] = (-20.0, 10.0)
+
+#: Images per encoder call of the batched encodings (:meth:`AutoEncoder.encode_means` and the like).
+ENCODE_BATCH_SIZE: int = 1000
 
 
 class Encoding(NamedTuple):
@@ -124,6 +128,11 @@ class AutoEncoder(nn.Module):
         """True when q(z|x) is a distribution (fixed-variance or Gaussian head)."""
         return self.head != "deterministic"
 
+    @property
+    def device(self) -> torch.device:
+        """The device the model's parameters live on (where its inputs must go)."""
+        return next(self.parameters()).device
+
     # ---- encoder -------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> None:
         """Raise VaelibError unless ``x`` is a float tensor of shape (batch, data_dim)."""
@@ -151,6 +160,48 @@ class AutoEncoder(nn.Module):
             return enc.mean
         eps = torch.randn(enc.mean.shape, generator=generator, device=enc.mean.device, dtype=enc.mean.dtype)
         return enc.mean + torch.exp(0.5 * enc.logvar) * eps
+
+    # ---- batched encodings, for evaluation (no gradients) ----------------------------------------
+    def _encode_batches(self, x: torch.Tensor, batch_size: int) -> Iterator[Encoding]:
+        """Yield the :class:`Encoding` of each batch of ``batch_size`` rows of ``x``, moved to the model's device."""
+        device = self.device
+        for xb in x.split(batch_size):
+            yield self.encode(xb.to(device))
+
+    @torch.no_grad()
+    def encode_means(self, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> torch.Tensor:
+        """Encoder means of ``x`` (= f(x) for the deterministic head), ``batch_size`` rows at a time.
+
+        Returns a (n, latent_dim) tensor on the model's device, in latent units.
+        """
+        return torch.cat([enc.mean for enc in self._encode_batches(x, batch_size)])
+
+    @torch.no_grad()
+    def encode_batched(self, x: torch.Tensor, batch_size: int = ENCODE_BATCH_SIZE) -> Encoding:
+        """The :class:`Encoding` of all of ``x``, ``batch_size`` rows at a time, on the model's device.
+
+        ``mean`` is (n, latent_dim); ``logvar`` is (n, latent_dim) too (the fixed-variance head's
+        constant expanded to every row), or ``None`` for the deterministic head. Latent units (log of
+        squared latent units for ``logvar``). Raises VaelibError unless ``x`` is (n, data_dim).
+        """
+        self.check_input(x)
+        means, logvars = [], []
+        for enc in self._encode_batches(x, batch_size):
+            means.append(enc.mean)
+            if enc.logvar is not None:
+                logvars.append(enc.logvar.expand_as(enc.mean))
+        return Encoding(torch.cat(means), torch.cat(logvars) if logvars else None)
+
+    @torch.no_grad()
+    def sample_codes(self, x: torch.Tensor, seed: int = 0, batch_size: int = ENCODE_BATCH_SIZE) -> torch.Tensor:
+        """One z ~ q(z|x) per row of ``x`` (the code f(x) itself for the deterministic head); (n, latent_dim).
+
+        The noise comes from one ``torch.Generator`` on the model's device seeded with ``seed``,
+        drawn batch by batch of ``batch_size`` rows (:meth:`sample_z`), so the codes are reproducible.
+        Latent units, on the model's device.
+        """
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        return torch.cat([self.sample_z(enc, gen) for enc in self._encode_batches(x, batch_size)])
 
     # ---- decoder -------------------------------------------------------------
     def decoder_output(self, z: torch.Tensor) -> torch.Tensor:
@@ -215,4 +266,5 @@ def build_model(config: TrainConfig, data_dim: int, image_shape: tuple[int, int]
     )
 
 
-__all__ = ["AutoEncoder", "ConvTrunk", "Encoding", "LossTerms", "LOGVAR_RANGE", "build_model", "mlp"]
+__all__ = ["AutoEncoder", "ConvTrunk", "ENCODE_BATCH_SIZE", "Encoding", "LossTerms", "LOGVAR_RANGE", "build_model",
+           "mlp"]

@@ -22,20 +22,12 @@ with warnings.catch_warnings():
 
 from . import numerics
 from .config import TrainConfig
-from .data import Dataset, check_data, load_dataset, training_view
+from .data import Dataset, check_data, dataset_for, training_view
 from .errors import TrainingDivergedError, VaelibError
 from .models import AutoEncoder, build_model
 from .optim import Adam
 
 TERMS: tuple[str, ...] = ("reconstruction", "regulariser", "total")
-
-
-def default_device() -> torch.device:
-    """Where training runs by default: CUDA under native numerics on a machine with a GPU, else the CPU.
-
-    Canonical numerics (:mod:`vaelib.numerics`) train on the CPU, where their bits are reproducible.
-    """
-    return torch.device(numerics.default_device())
 
 
 @dataclass
@@ -164,22 +156,22 @@ def train(
 ) -> TrainResult:
     """Train the model described by ``config`` and return it with its :class:`History`.
 
-    ``data`` defaults to ``load_dataset(config.dataset, seed=config.data_seed, ...)``; the model
+    ``data`` defaults to :func:`vaelib.data.dataset_for` ``(config)``; the model
     trains on :func:`vaelib.data.training_view` of it (all of its training split unless the config
     holds a validation share out or sets ``n_train``).
     Raises VaelibError for data the likelihood cannot take, and TrainingDivergedError
     (naming epoch and step) if a loss turns NaN or infinite.
     """
     if data is None:
-        data = load_dataset(config.dataset, seed=config.data_seed, test_fraction=config.test_fraction,
-                            n_points=config.n_points)
+        data = dataset_for(config)
     data = training_view(data, config)   # less the validation share, cut to n_train: identity by default
     bernoulli = config.likelihood == "bernoulli"
     check_data(data.x_train, bernoulli=bernoulli, name="training data")
     check_data(data.x_test, bernoulli=bernoulli, name="test data")
     if data.x_train.shape[0] < 2:
         raise VaelibError(f"training data needs at least 2 examples, got {data.x_train.shape[0]}")
-    device = torch.device(device) if device is not None else default_device()
+    # canonical numerics (vaelib.numerics) train on the CPU, where their bits are reproducible
+    device = torch.device(device if device is not None else numerics.default_device())
 
     torch.manual_seed(config.seed)
     model = build_model(config, data.dim, data.image_shape).to(device)
@@ -223,5 +215,5 @@ def train(
     return TrainResult(model=model, config=config, history=history)
 
 
-__all__ = ["History", "TrainResult", "TERMS", "default_device", "evaluate_loss", "make_generator", "matmul_flop",
+__all__ = ["History", "TrainResult", "TERMS", "evaluate_loss", "make_generator", "matmul_flop",
            "train"]

@@ -11,7 +11,7 @@ only the two nearest neighbours, so it sees the local dimension of the data (a c
 circle in 5 dims is 1-dimensional) and not the number of coordinates.
 
 Distances are exact, float64 on the CPU, as the explicit sum of squared coordinate
-differences (:func:`vaelib.metrics.twosample._squared_distance_blocks`; not ``torch.cdist``,
+differences (:func:`vaelib.metrics.distances.squared_distance_blocks`; not ``torch.cdist``,
 not a matrix product), and the final fit is an exactly rounded sum (``math.fsum``), so the
 estimate does not depend on the CPU's matrix-product kernels or thread count: bit-identical
 under vaelib's canonical numerics, and measured identical with torch's AVX-512 kernels too.
@@ -24,7 +24,7 @@ import math
 import torch
 
 from ..errors import VaelibError
-from .twosample import _check_points, _squared_distance_blocks
+from .distances import check_points, squared_distance_blocks
 
 #: Fewest points (after dropping points with a duplicate) :func:`two_nn_dimension` estimates from.
 MIN_POINTS: int = 10
@@ -46,7 +46,7 @@ def _two_nearest_squared(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     """
     n = points.shape[0]
     best = torch.full((n, 2), math.inf, dtype=torch.float64)
-    for start, block in _squared_distance_blocks(points, points, upper=True):
+    for start, block in squared_distance_blocks(points, points, upper=True):
         rows = block.shape[0]
         stop = start + rows
         local = torch.arange(rows)
@@ -90,7 +90,7 @@ def two_nn_dimension(x: torch.Tensor, *, discard_fraction: float = 0.1) -> float
     first and second neighbours are equidistant: the slope is undefined).
     """
     what = "TwoNN intrinsic dimension"
-    _check_points(x, what, "x")
+    check_points(x, what, "x")
     if isinstance(discard_fraction, bool) or not isinstance(discard_fraction, (int, float)) \
             or not 0.0 <= discard_fraction < 1.0:     # NaN fails the comparison too
         raise VaelibError(f"{what}: discard_fraction must be a number in [0, 1), got {discard_fraction!r}")

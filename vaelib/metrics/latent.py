@@ -27,7 +27,8 @@ from ..blas import matmul
 from ..errors import VaelibError
 from ..models import AutoEncoder
 from ..regularisers import mmd_imq, sliced_wasserstein
-from .samplers import fit_sampler
+from ..samplers import fit_sampler
+from .registry import EvaluationContext, MetricGroup
 
 #: Images per encoder batch.
 BATCH_SIZE: int = 1000
@@ -47,7 +48,7 @@ KL_ACTIVE_THRESHOLD: float = 0.01
 HOLE_RATIO: float = 0.1
 
 #: Components of the Gaussian mixture fitted to deterministic codes by :func:`prior_hole_rate_fitted`
-#: (the book's ``gmm`` sampler, :func:`vaelib.metrics.samplers.fit_sampler`).
+#: (the book's ``gmm`` sampler, :func:`vaelib.samplers.fit_sampler`).
 HOLE_GMM_COMPONENTS: int = 10
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -74,19 +75,15 @@ def check_codes(codes: torch.Tensor, what: str, *, min_rows: int = 2, latent_dim
         raise VaelibError(f"{what}: the codes contain {n_inf} infinite values (of {codes.numel()})")
 
 
-def _encode_all(model: AutoEncoder, x: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Encoder means (n, d) and log-variances (n, d) or None (deterministic) of ``x``, batched."""
-    model.check_input(x)
-    x = x.to(next(model.parameters()).device)
-    means, logvars = [], []
-    for xb in x.split(batch_size):
-        enc = model.encode(xb)
-        means.append(enc.mean)
-        if enc.logvar is not None:
-            logvars.append(enc.logvar.expand_as(enc.mean))
-    mean = torch.cat(means)
+def _encode_checked(model: AutoEncoder, x: torch.Tensor,
+                    batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Encoder means (n, d) and log-variances (n, d) or None (deterministic) of ``x``, batched.
+
+    :meth:`AutoEncoder.encode_batched`; raises VaelibError when the means are not finite.
+    """
+    mean, logvar = model.encode_batched(x, batch_size)
     check_codes(mean, "the encoder", min_rows=1)
-    return mean, (torch.cat(logvars) if logvars else None)
+    return mean, logvar
 
 
 def _check_threshold(threshold: float, what: str) -> None:
@@ -98,7 +95,7 @@ def _check_threshold(threshold: float, what: str) -> None:
 
 def _unit_statistics(model: AutoEncoder, x: torch.Tensor, batch_size: int, what: str) -> dict[str, torch.Tensor]:
     """:func:`unit_statistics`, naming the metric ``what`` in error messages."""
-    mean, logvar = _encode_all(model, x, batch_size)
+    mean, logvar = _encode_checked(model, x, batch_size)
     check_codes(mean, what)
     mean = mean.double()
     if logvar is None:
@@ -248,7 +245,7 @@ def mutual_information_bounds(model: AutoEncoder, x: torch.Tensor, *, seed: int 
                           "encoder's I(x; z) is infinite for continuous codes")
     if x.shape[0] < 2:
         raise VaelibError(f"mutual information needs at least 2 data points, got {x.shape[0]}")
-    mean, logvar = _encode_all(model, x, batch_size)
+    mean, logvar = _encode_checked(model, x, batch_size)
     mean, logvar = mean.double(), logvar.double()
     gen = torch.Generator(device=mean.device).manual_seed(seed)
     eps = torch.randn(mean.shape, generator=gen, device=mean.device, dtype=mean.dtype)
@@ -419,7 +416,7 @@ def prior_hole_rate_fitted(codes: torch.Tensor, *, n_prior: int = 2000, seed: in
     For deterministic encoders, whose aggregate posterior is the empirical distribution of
     the codes f(x) (n, latent_dim): q is the book's ``gmm`` sampler, a
     :data:`HOLE_GMM_COMPONENTS`-component full-covariance Gaussian mixture fitted by EM
-    (:func:`vaelib.metrics.samplers.fit_sampler`, ``random_state=seed``). The ``n_prior``
+    (:func:`vaelib.samplers.fit_sampler`, ``random_state=seed``). The ``n_prior``
     prior samples and ``ratio`` are as in :func:`prior_hole_rate_mixture`. Needs at least
     max(2 * HOLE_GMM_COMPONENTS, latent_dim + 1) codes (VaelibError).
     """
@@ -442,13 +439,60 @@ def prior_hole_rate(model: AutoEncoder, x: torch.Tensor, *, n_prior: int = 2000,
     (:func:`prior_hole_rate_fitted`). Prior samples from a generator seeded with
     ``seed + PRIOR_SEED_OFFSET``; ``ratio`` defaults to :data:`HOLE_RATIO` (0.1).
     """
-    mean, logvar = _encode_all(model, x, batch_size)
+    mean, logvar = _encode_checked(model, x, batch_size)
     if logvar is None:
         return prior_hole_rate_fitted(mean, n_prior=n_prior, seed=seed, ratio=ratio)
     return prior_hole_rate_mixture(mean, logvar, n_prior=n_prior, seed=seed, ratio=ratio, batch_size=batch_size)
 
 
-__all__ = ["BATCH_SIZE", "HOLE_GMM_COMPONENTS", "HOLE_RATIO", "KL_ACTIVE_THRESHOLD", "PRIOR_SEED_OFFSET",
-           "active_units", "active_units_kl", "aggregate_divergences", "check_codes", "gaussian_kl_to_prior",
-           "mi_ceiling", "mutual_information", "mutual_information_bounds", "participation_ratio", "prior_hole_rate",
-           "prior_hole_rate_fitted", "prior_hole_rate_mixture", "unit_statistics"]
+
+def latent_metrics(ctx: EvaluationContext) -> dict[str, float]:
+    """The latent group: ``{name: value}`` as declared in :data:`METRIC_GROUP`.
+
+    Active units and the participation ratio on the scored images; for a stochastic encoder the
+    KL-active units and the mutual-information bounds over the images the model trained on; the
+    divergences of the scored images' sampled codes from the prior; the prior hole rate of the
+    aggregate posterior over the training images. Units per name in :data:`METRIC_GROUP`.
+    """
+    model, x, seed = ctx.model, ctx.x_scored, ctx.seed
+    record = {"active_units": float(active_units(model, x))}
+    record["participation_ratio"] = participation_ratio(ctx.scored_means)
+    x_train = ctx.trained_on.x_train.to(model.device)
+    if model.stochastic:
+        record["active_units_kl"] = float(active_units_kl(model, x))
+        mi = mutual_information_bounds(model, x_train, seed=seed)
+        record.update(mi_nats=mi["lower"], mi_upper_nats=mi["upper"], mi_rate_nats=mi["rate"],
+                      mi_ceiling_nats=mi["ceiling"], mi_at_ceiling=mi["at_ceiling"])
+    agg = aggregate_divergences(ctx.scored_codes, seed=seed)
+    record.update(agg_mmd=agg["mmd_to_prior"], agg_mmd_floor=agg["mmd_prior_vs_prior"], agg_sw=agg["sw_to_prior"],
+                  agg_gauss_kl_nats=agg["gauss_kl_to_prior"])
+    record["prior_hole_rate"] = prior_hole_rate(model, x_train, seed=seed)
+    return record
+
+
+#: The latent group of :func:`vaelib.metrics.evaluate` and the names it emits.
+METRIC_GROUP = MetricGroup("latent", latent_metrics, needs_codes=True, emits={
+    "active_units": "latent dims with Var_x E_q[z_d|x] > 0.01 (Burda et al. 2016), count",
+    "active_units_kl": "latent dims whose mean KL(q(z_d|x) || N(0,1)) on the test split exceeds 0.01 nats, count; "
+                       "stochastic designs only",
+    "participation_ratio": "PCA participation ratio of the test codes (effective number of dims), in [1, latent_dim]",
+    "mi_nats": "I_q(x; z) lower bound over the training split, the aggregate mixture's estimate (<= log N), "
+               "stochastic designs only (nats)",
+    "mi_upper_nats": "leave-one-out upper bound on I_q(x; z) (Poole et al. 2019), same split and z as mi_nats (nats)",
+    "mi_rate_nats": "mean KL(q(z|x) || N(0, I)) over the same (training) split: rate = I_q(x; z) + KL(q(z) || p(z)) (nats)",
+    "mi_ceiling_nats": "log N of the split used for mi_nats: the lower bound cannot exceed it (nats)",
+    "mi_at_ceiling": "1 when mi_nats is within 0.1 nats of its ceiling (then it says 'at least', not how much), else 0",
+    "agg_mmd": "unbiased MMD^2 (IMQ) between test codes (z ~ q(z|x)) and N(0, I) samples",
+    "agg_mmd_floor": "the same MMD^2 between two N(0, I) samples of the same size: the noise floor",
+    "agg_sw": "sliced Wasserstein-2^2 between test codes and N(0, I) samples",
+    "agg_gauss_kl_nats": "KL(N(m, S) || N(0, I)) of a Gaussian fitted to the test codes (nats)",
+    "prior_hole_rate": "share of N(0, I) samples z where q(z) / p(z) < 0.1, q the training split's aggregate posterior "
+                       "(the exact mixture for stochastic encoders, a 10-component GMM fit to f(x) otherwise), fraction",
+})
+
+
+__all__ = ["BATCH_SIZE", "HOLE_GMM_COMPONENTS", "HOLE_RATIO", "KL_ACTIVE_THRESHOLD", "METRIC_GROUP",
+           "PRIOR_SEED_OFFSET", "active_units", "active_units_kl", "aggregate_divergences", "check_codes",
+           "gaussian_kl_to_prior", "latent_metrics", "mi_ceiling", "mutual_information", "mutual_information_bounds",
+           "participation_ratio", "prior_hole_rate", "prior_hole_rate_fitted", "prior_hole_rate_mixture",
+           "unit_statistics"]

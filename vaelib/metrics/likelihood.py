@@ -23,6 +23,7 @@ from ..blas import matmul
 from ..errors import VaelibError
 from ..models import AutoEncoder
 from ..regularisers import kl_to_standard_normal
+from .registry import EvaluationContext, MetricGroup
 
 #: Default grid of encoder scales s for :func:`deterministic_bound`: 8 values log-spaced in [0.01, 1].
 DEFAULT_SCALES: tuple[float, ...] = tuple(float(f"{s:.3g}") for s in torch.logspace(-2, 0, 8, dtype=torch.float64))
@@ -59,10 +60,6 @@ QUADRATURE_CHUNK_BYTES: int = 128 * 2 ** 20
 EXACT_LL_IMAGES: int = 200
 
 
-def _device(model: AutoEncoder) -> torch.device:
-    return next(model.parameters()).device
-
-
 def _check_x(model: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
     if not isinstance(model, AutoEncoder):
         raise VaelibError(f"expected a vaelib AutoEncoder, got {type(model).__name__}")
@@ -72,7 +69,7 @@ def _check_x(model: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
     n_bad = int((~torch.isfinite(x)).sum())
     if n_bad:
         raise VaelibError(f"x contains {n_bad} NaN or infinite values")
-    return x.to(_device(model))
+    return x.to(model.device)
 
 
 def _check_batch_size(batch_size: int) -> None:
@@ -212,12 +209,8 @@ def iwae_bound(model: AutoEncoder, x: torch.Tensor, k: int, *, seed: int = 0, ba
         raise VaelibError("the model is deterministic: no q(z|x): use deterministic_bound")
     x = _check_x(model, x)
     _check_batch_size(batch_size)
-    enc_means, enc_logvars = [], []
-    for xb in x.split(batch_size):
-        enc = model.encode(xb)
-        enc_means.append(enc.mean)
-        enc_logvars.append(enc.logvar.expand_as(enc.mean))
-    return _iwae_from_moments(model, x, torch.cat(enc_means), torch.cat(enc_logvars), k, seed, batch_size)
+    enc = model.encode_batched(x, batch_size)
+    return _iwae_from_moments(model, x, enc.mean, enc.logvar, k, seed, batch_size)
 
 
 @torch.no_grad()
@@ -248,7 +241,7 @@ def deterministic_bound(
     scales = [float(s) for s in scales]
     if not scales or any(not (s > 0 and math.isfinite(s)) for s in scales):
         raise VaelibError(f"scales must be a non-empty list of positive finite numbers, got {scales!r}")
-    mean = torch.cat([model.encode(xb).mean for xb in x.split(batch_size)])
+    mean = model.encode_means(x, batch_size)
     per_scale = {}
     for s in scales:
         logvar = torch.tensor(2.0 * math.log(s), device=x.device, dtype=mean.dtype)
@@ -284,7 +277,7 @@ def _quadrature(
     model: AutoEncoder, x: torch.Tensor, points: int | None, half_width: float, max_half_width: float,
     batch_size: int,
 ) -> _Quadrature:
-    """The one worker behind :func:`exact_log_likelihood` and :func:`exact_log_likelihood_per_image`."""
+    """The worker behind :func:`exact_log_likelihood`: log p(x) per image on the grid of spacing h and of 2h."""
     x = _check_x(model, x)
     _check_batch_size(batch_size)
     d = model.latent_dim
@@ -377,24 +370,6 @@ def _quadrature(
 
 
 @torch.no_grad()
-def exact_log_likelihood_per_image(
-    model: AutoEncoder,
-    x: torch.Tensor,
-    *,
-    points: int | None = None,
-    half_width: float = 6.0,
-    max_half_width: float = 48.0,
-    batch_size: int = BATCH_SIZE,
-) -> torch.Tensor:
-    """log p(x) of each image by quadrature over the latent space, for latent dimension 1 or 2 (nats).
-
-    Returns an (n,) float64 tensor. See :func:`exact_log_likelihood` for the method and the
-    arguments; this is the same computation without the summary.
-    """
-    return _quadrature(model, x, points, half_width, max_half_width, batch_size).fine
-
-
-@torch.no_grad()
 def exact_log_likelihood(
     model: AutoEncoder,
     x: torch.Tensor,
@@ -460,7 +435,58 @@ def exact_log_likelihood(
     }
 
 
+
+def likelihood_metrics(ctx: EvaluationContext) -> dict[str, float]:
+    """The likelihood group on the scored images: ``{name: value}`` as declared in :data:`METRIC_GROUP`.
+
+    Reconstruction through the encoder means; the ELBO, its two terms and the IWAE bound (k =
+    ``ctx.iwae_k``) for a stochastic encoder, :func:`deterministic_bound` for a deterministic one; at
+    latent dimension <= 2 the exact log-likelihood of the first :data:`EXACT_LL_IMAGES` images (with
+    the ELBO and IWAE bound on the same images for a stochastic encoder). Nats per image.
+    """
+    model, x, seed = ctx.model, ctx.x_scored, ctx.seed
+    record = {f"recon_{key}": value for key, value in reconstruction_errors(model, x).items()}
+    if model.stochastic:
+        e = elbo(model, x, seed=seed)
+        record.update(elbo_nats=e["elbo"], rate_nats=e["kl"], distortion_nats=e["reconstruction"])
+        record["iwae_nats"] = iwae_bound(model, x, ctx.iwae_k, seed=seed)
+        record["iwae_k"] = float(ctx.iwae_k)
+    else:
+        b = deterministic_bound(model, x, seed=seed)
+        record.update(det_bound_nats=b["bound"], det_bound_scale=b["best_scale"])
+    if model.latent_dim <= 2:
+        x_exact = x[:EXACT_LL_IMAGES]
+        q = exact_log_likelihood(model, x_exact)
+        record.update(loglik_exact_nats=q["log_likelihood"], loglik_exact_error_nats=q["error_nats"])
+        if model.stochastic:
+            record["elbo_exact_subset_nats"] = elbo(model, x_exact, seed=seed)["elbo"]
+            record["iwae_exact_subset_nats"] = iwae_bound(model, x_exact, ctx.iwae_k, seed=seed)
+    return record
+
+
+#: The likelihood group of :func:`vaelib.metrics.evaluate` and the names it emits.
+METRIC_GROUP = MetricGroup("likelihood", likelihood_metrics, emits={
+    "recon_bce_nats": "test reconstruction, Bernoulli negative log-likelihood of x given z = mean (nats/image)",
+    "recon_mse": "test reconstruction squared error, summed over pixels, mean over images (pixel units^2)",
+    "elbo_nats": "ELBO on the test split, stochastic designs only (nats/image; higher is better)",
+    "rate_nats": "KL(q(z|x) || p(z)) on the test split, stochastic designs only (nats/image)",
+    "distortion_nats": "E_q[-log p(x|z)] on the test split, stochastic designs only (nats/image)",
+    "iwae_nats": "IWAE bound with k samples (k in iwae_k), stochastic designs only (nats/image)",
+    "iwae_k": "number of importance samples of iwae_nats",
+    "det_bound_nats": "deterministic codes only: best bound with q = N(f(x), s^2 I) over a grid of s; NOT a VAE ELBO",
+    "det_bound_scale": "the s of det_bound_nats",
+    "loglik_exact_nats": "latent dim <= 2 only: exact log p(x) by quadrature over z (decoder + prior, any design), "
+                         f"mean over the first {EXACT_LL_IMAGES} test images (nats/image; higher is better)",
+    "loglik_exact_error_nats": "latent dim <= 2 only: quadrature error estimate of loglik_exact_nats, mean over the "
+                               "same images of |grid h - grid 2h| (nats/image; conservative)",
+    "elbo_exact_subset_nats": "latent dim <= 2, stochastic designs only: ELBO on the same images as loglik_exact_nats "
+                              "(nats/image); loglik_exact_nats minus it is the ELBO's gap",
+    "iwae_exact_subset_nats": "latent dim <= 2, stochastic designs only: IWAE bound (k = iwae_k) on the same images as "
+                              "loglik_exact_nats (nats/image); loglik_exact_nats minus it is the bound's gap",
+})
+
+
 __all__ = ["BATCH_SIZE", "DEFAULT_SCALES", "EXACT_LL_IMAGES", "MAX_DECODED_ROWS", "QUADRATURE_BORDER_SHARE",
            "QUADRATURE_CHUNK_BYTES", "QUADRATURE_POINTS", "QUADRATURE_POINTS_1D", "QUADRATURE_SKIP_SHARE",
-           "deterministic_bound", "elbo", "exact_log_likelihood", "exact_log_likelihood_per_image", "iwae_bound",
-           "log_importance_weights", "reconstruction_errors"]
+           "METRIC_GROUP", "deterministic_bound", "elbo", "exact_log_likelihood", "iwae_bound",
+           "likelihood_metrics", "log_importance_weights", "reconstruction_errors"]

@@ -33,8 +33,9 @@ from ..blas import matmul
 from ..data import Dataset
 from ..errors import VaelibError
 from ..models import AutoEncoder
-from .classifier import FeatureClassifier
-from .samplers import Sampler
+from ..samplers import Sampler, fit_sampler
+from .classifier import FeatureClassifier, classifier_accuracy
+from .registry import EvaluationContext, MetricGroup
 
 #: Rows per block of pairwise distances in :func:`precision_recall` (memory: CHUNK * n floats).
 CHUNK = 2048
@@ -92,19 +93,6 @@ def fid(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
     value = (mu_a - mu_b).pow(2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt
     return max(float(value), 0.0)
-
-
-def real_fid_floor(real_feats: torch.Tensor) -> float:
-    """FID between the first and second half of ``real_feats`` (squared feature units).
-
-    Kept for comparison only: it compares n/2 with n/2 images, and FID's bias grows like
-    1/n_a + 1/n_b, so it is about twice what a perfect generator scores against all n real
-    images (mnist5k: 4.16 here vs 1.31 +- 0.20 at 1,000 vs 1,000). Read model FIDs against
-    :func:`real_floor`, which compares real images at the models' own sample sizes.
-    """
-    real_feats = _check_feats(real_feats, "real features", min_n=2)
-    half = real_feats.shape[0] // 2
-    return fid(real_feats[:half], real_feats[half:2 * half])
 
 
 #: At most this many disjoint held-out subsets make up :func:`real_floor`'s mean and spread.
@@ -335,10 +323,9 @@ def sample_quality(
     if sampler.latent_dim != model.latent_dim:
         raise VaelibError(f"the sampler draws {sampler.latent_dim}-d codes; the model's latent_dim is "
                           f"{model.latent_dim}")
-    model_device = next(model.parameters()).device
     clf_device = next(clf.parameters()).device
     z = sampler.sample(n_samples, seed)
-    decoded = torch.cat([model.decode(zb.to(model_device)) for zb in z.split(1000)]).float()
+    decoded = torch.cat([model.decode(zb.to(model.device)) for zb in z.split(1000)]).float()
     if not torch.isfinite(decoded).all():
         raise VaelibError(f"the decoder produced NaN or infinite values for {sampler.name!r} codes")
     images = decoded.clamp(0, 1)
@@ -367,8 +354,62 @@ def sample_quality(
     return out
 
 
+
+def sample_metrics(ctx: EvaluationContext) -> dict[str, float]:
+    """The samples group: ``{name: value}`` as declared in :data:`METRIC_GROUP`.
+
+    The feature classifier's accuracy on the scored images; the real-image floors (:func:`real_floor`:
+    held-out real images, the whole training split or, for ``split="validation"``, the model's
+    training images, against the scored images); the scored images' pixel entropy (Bernoulli
+    decoders); then, per sampler of ``ctx.samplers`` fitted to the encoder means of the images the
+    model trained on, :func:`sample_quality` of ``ctx.n_samples`` decoded codes as ``<sampler>/<statistic>``.
+    """
+    model, x, seed, clf = ctx.model, ctx.x_scored, ctx.seed, ctx.feature_classifier
+    record = {"classifier_accuracy": classifier_accuracy(clf, x, ctx.scored.y_test.to(model.device))}
+    held_out = ctx.scored.x_train if ctx.split == "validation" else ctx.data.x_train
+    with torch.no_grad():
+        real_feats = clf.features(x)
+    with torch.no_grad():
+        heldout_feats = clf.features(held_out.to(model.device))
+    floor = real_floor(real_feats, heldout_feats, ctx.n_samples, seed=seed)
+    record.update(real_fid_floor=floor["fid"], real_fid_floor_std=floor["fid_std"], real_kid_floor=floor["kid"],
+                  real_precision_floor=floor["precision"], real_recall_floor=floor["recall"],
+                  real_floor_n=floor["n"])
+    if model.likelihood == "bernoulli":
+        record["real_pixel_entropy_nats"] = mean_pixel_entropy(x)
+    train_means = model.encode_means(ctx.trained_on.x_train)
+    for name in ctx.samplers:
+        sampler = fit_sampler(name, train_means, seed=seed)
+        q = sample_quality(model, clf, ctx.data, sampler=sampler, n_samples=ctx.n_samples, seed=seed,
+                           real_feats=real_feats)
+        record.update({f"{name}/{key}": value for key, value in q.items()})
+    return record
+
+
+#: The samples group of :func:`vaelib.metrics.evaluate` and the names it emits (``<sampler>/...``: one per sampler).
+METRIC_GROUP = MetricGroup("samples", sample_metrics, needs_codes=True, needs_classifier=True, emits={
+    "classifier_accuracy": "test accuracy of the feature classifier (fraction)",
+    "real_fid_floor": "FID of held-out real (training) images vs the test split at the models' sample size: "
+                      "what a perfect generator scores (mean over up to 4 disjoint subsets)",
+    "real_fid_floor_std": "std of real_fid_floor over its subsets",
+    "real_kid_floor": "KID of the same held-out real images (the floor for <sampler>/kid)",
+    "real_precision_floor": "precision of the same held-out real images (what a perfect generator scores), fraction",
+    "real_recall_floor": "recall of the same held-out real images, fraction",
+    "real_floor_n": "images per subset of the real floors (= n_samples unless the training split is smaller)",
+    "real_pixel_entropy_nats": "mean per-pixel Bernoulli entropy of real test images (nats/pixel)",
+    "<sampler>/fid": "FID of decoded samples vs the test split on classifier features",
+    "<sampler>/kid": "KID (unbiased, cubic kernel; features centred and divided by one scalar, the real features' "
+                     "RMS std), mean over subsets; unitless, 0 for a perfect generator",
+    "<sampler>/kid_std": "KID std over subsets",
+    "<sampler>/precision": "k-NN precision (Kynkaanniemi et al. 2019, k = 3), fraction",
+    "<sampler>/recall": "k-NN recall (k = 3), fraction",
+    "<sampler>/low_confidence_share": "share of decoded samples the classifier labels with confidence < 0.5",
+    "<sampler>/pixel_entropy_nats": "mean per-pixel Bernoulli entropy of decoded means (blur: higher = greyer), nats",
+    "<sampler>/sharpness": "mean squared Laplacian of decoded images (higher = sharper edges)",
+})
+
+
 __all__ = [
-    "FLOOR_SUBSETS", "fid", "kid", "kid_scale", "low_confidence_share", "mean_pixel_entropy", "precision_recall",
-    "real_fid_floor", "real_floor",
-    "sample_quality", "sharpness",
+    "FLOOR_SUBSETS", "METRIC_GROUP", "fid", "kid", "kid_scale", "low_confidence_share", "mean_pixel_entropy",
+    "precision_recall", "real_floor", "sample_metrics", "sample_quality", "sharpness",
 ]

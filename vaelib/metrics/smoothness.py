@@ -15,6 +15,7 @@ import torch
 from ..errors import VaelibError
 from ..models import AutoEncoder
 from .latent import check_codes
+from .registry import EvaluationContext, MetricGroup
 
 #: Codes at which :func:`decoder_jacobian_norm` evaluates the Jacobian by default.
 JACOBIAN_CODES: int = 256
@@ -51,7 +52,7 @@ def decoder_jacobian_norm(model: AutoEncoder, codes: torch.Tensor, *, n: int | N
     e.g. the encoder means of the test split.
     """
     check_codes(codes, "decoder Jacobian norm", min_rows=1, latent_dim=model.latent_dim)
-    z = _subset(codes, n, seed).to(next(model.parameters()).device, torch.float32)
+    z = _subset(codes, n, seed).to(model.device, torch.float32)
     jac = decoder_jacobians(model, z)
     return float(jac.pow(2).sum(dim=(1, 2)).sqrt().mean())
 
@@ -78,7 +79,7 @@ def decoder_jacobian_norm_scaled(model: AutoEncoder, codes: torch.Tensor, *, n: 
     """
     check_codes(codes, "decoder Jacobian norm", min_rows=2, latent_dim=model.latent_dim)
     root = code_covariance_sqrt(codes)
-    z = _subset(codes, n, seed).to(next(model.parameters()).device, torch.float32)
+    z = _subset(codes, n, seed).to(model.device, torch.float32)
     jac = decoder_jacobians(model, z) @ root.to(z.device)
     return float(jac.pow(2).sum(dim=(1, 2)).sqrt().mean())
 
@@ -118,7 +119,7 @@ def interpolation_path_length(model: AutoEncoder, x_a: torch.Tensor, x_b: torch.
         raise VaelibError("interpolation needs at least one pair of images")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise VaelibError(f"steps must be an integer >= 2, got {steps!r}")
-    device = next(model.parameters()).device
+    device = model.device
     za = model.encode(x_a.to(device)).mean
     zb = model.encode(x_b.to(device)).mean
     check_codes(torch.cat([za, zb]), "interpolation path length")
@@ -139,5 +140,32 @@ def interpolation_path_length(model: AutoEncoder, x_a: torch.Tensor, x_b: torch.
     return float((path[ok] / chord[ok]).mean())
 
 
-__all__ = ["JACOBIAN_CODES", "code_covariance_sqrt", "decoder_jacobian_norm", "decoder_jacobian_norm_scaled",
-           "decoder_jacobians", "interpolation_path_length"]
+
+def smoothness_metrics(ctx: EvaluationContext) -> dict[str, float]:
+    """The smoothness group: ``{name: value}`` as declared in :data:`METRIC_GROUP`.
+
+    The decoder's Jacobian norm (per unit of z and per code standard deviation) at the scored
+    images' encoder means, and the interpolation path ratio between the first up to 32 scored
+    images and the next as many, on the feature classifier's features.
+    """
+    model, x, means, seed = ctx.model, ctx.x_scored, ctx.scored_means, ctx.seed
+    record = {"jacobian_norm": decoder_jacobian_norm(model, means, seed=seed)}
+    record["jacobian_norm_scaled"] = decoder_jacobian_norm_scaled(model, means, seed=seed)
+    n_pairs = min(32, x.shape[0] // 2)
+    record["interp_path_ratio"] = interpolation_path_length(model, x[:n_pairs], x[n_pairs:2 * n_pairs],
+                                                            ctx.feature_classifier.features)
+    return record
+
+
+#: The smoothness group of :func:`vaelib.metrics.evaluate` and the names it emits.
+METRIC_GROUP = MetricGroup("smoothness", smoothness_metrics, needs_codes=True, needs_classifier=True, emits={
+    "jacobian_norm": "mean Frobenius norm of d decode(z) / dz at test codes (pixel probability per unit z; "
+                     "depends on the codes' scale)",
+    "jacobian_norm_scaled": "mean Frobenius norm of J S^1/2, S the test codes' covariance (pixel probability per "
+                            "code standard deviation; unchanged by rescaling z)",
+    "interp_path_ratio": "feature-space path length of decoded interpolations / endpoint distance (>= 1)",
+})
+
+
+__all__ = ["JACOBIAN_CODES", "METRIC_GROUP", "code_covariance_sqrt", "decoder_jacobian_norm",
+           "decoder_jacobian_norm_scaled", "decoder_jacobians", "interpolation_path_length", "smoothness_metrics"]

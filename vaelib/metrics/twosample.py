@@ -9,14 +9,10 @@ which gives an exact (or slightly conservative) p-value. The classifier here is 
 k-nearest-neighbour majority vote (Euclidean), which needs no training and no tuning
 beyond ``k``.
 
-Distances are computed reproducibly by :func:`_squared_distance_blocks`: in float64 on
-the CPU, as the explicit sum over coordinates of squared differences
-``((x[:, None] - y[None]) ** 2).sum(-1)``, tile by tile. Not ``torch.cdist`` and not the
-``|x|^2 - 2 x.y + |y|^2`` matrix-product form: those round differently from one CPU (and
-BLAS kernel) to the next and lose precision for close points, which can reorder
-neighbours. Distance ties are broken by index order (a stable sort), and every random
-choice uses a ``torch.Generator`` seeded with ``seed``; nothing touches torch's global
-random state.
+Distances are exact and reproducible on every CPU (float64, the explicit sum of squared coordinate
+differences: :func:`vaelib.metrics.distances.squared_distance_blocks`). Distance ties are broken by
+index order (a stable sort), and every random choice uses a ``torch.Generator`` seeded with
+``seed``; nothing touches torch's global random state.
 
 Bad input (not 2-D, different column counts, too few rows, NaN or infinite values, bad
 ``k``) raises :class:`~vaelib.errors.VaelibError`.
@@ -24,100 +20,15 @@ Bad input (not 2-D, different column counts, too few rows, NaN or infinite value
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import torch
 
 from ..errors import VaelibError
+from .distances import check_points, squared_distance_blocks
 
 #: Smallest number of rows :func:`classifier_two_sample_test` accepts from each sample
 #: (two to fit and two held out per class).
 MIN_ROWS_PER_SAMPLE: int = 4
-
-#: Elements (float64) of one tile of coordinate differences in :func:`_squared_distance_blocks`
-#: when torch runs one thread: 2**17 doubles = 1 MiB, which stays in a core's cache (measured
-#: fastest on 784-dim data).
-_TILE_ELEMENTS: int = 1 << 17
-
-#: The same with several threads: just under ATen's grain size (32,768 elements), so each tile's
-#: operations run on the calling thread without a fork/join of the thread pool. Tiles of 2**17
-#: made torch split every small operation across threads, and on a machine busy with other
-#: processes that ran 20 to 40 times slower than one thread (measured with 2 threads).
-_TILE_ELEMENTS_THREADED: int = (1 << 15) - 1
-
-#: Elements (float64) of one block of whole distance rows yielded by :func:`_squared_distance_blocks`
-#: (2**22 doubles = 32 MiB), which bounds the memory of callers that reduce block by block.
-_BLOCK_ELEMENTS: int = 1 << 22
-
-#: With ``upper=True``, :func:`_squared_distance_blocks` uses at least this many blocks of rows, so
-#: the squares on the diagonal it computes in full (both triangles) add at most ~1/16 to the work.
-_UPPER_BLOCKS: int = 16
-
-
-def _check_points(x: object, what: str, name: str) -> None:
-    """Raise VaelibError unless ``x`` is a 2-D real tensor with at least one column and finite values."""
-    if not isinstance(x, torch.Tensor):
-        raise VaelibError(f"{what}: {name} must be a 2-D torch.Tensor (n, dim), got {type(x).__name__}")
-    if x.ndim != 2:
-        raise VaelibError(f"{what}: {name} must be 2-D (n, dim), got shape {tuple(x.shape)}")
-    if x.dtype == torch.bool or x.is_complex():
-        raise VaelibError(f"{what}: {name} must hold real numbers, got dtype {x.dtype}")
-    if x.shape[1] < 1:
-        raise VaelibError(f"{what}: {name} has no columns (shape {tuple(x.shape)})")
-    if x.is_floating_point():
-        n_nan = int(torch.isnan(x).sum())
-        if n_nan:
-            raise VaelibError(f"{what}: {name} contains {n_nan} NaN values (of {x.numel()})")
-        n_inf = int(torch.isinf(x).sum())
-        if n_inf:
-            raise VaelibError(f"{what}: {name} contains {n_inf} infinite values (of {x.numel()})")
-
-
-def _squared_distance_blocks(x: torch.Tensor, y: torch.Tensor, *,
-                             upper: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield ``(start, block)``, block[i, j] = squared Euclidean distance of x[start + i] and y[j].
-
-    ``x`` (n, d) and ``y`` (m, d) must be float64 CPU tensors. Each entry is
-    ``((x_i - y_j) ** 2).sum()`` over the d coordinates, bit for bit what
-    ``((x[:, None] - y[None]) ** 2).sum(-1)`` gives, computed in cache-sized tiles of
-    (rows, cols, d) differences written into one reused buffer: no n x m x d temporary, no
-    fresh allocation per tile. The tiling changes the speed only: each entry is one sum over
-    d contiguous coordinates whatever the tile's shape. A block holds whole rows (about
-    32 MiB at most), so callers that reduce each block (nearest neighbours) need memory of
-    order n + block, not n x m. Entries are symmetric bit for bit: x_i - y_j is the exact
-    negative of y_j - x_i.
-
-    ``upper=True`` (for ``y`` = ``x``) computes about half the pairs: the block of rows
-    [start, stop) holds only columns [start, m), block[i, j] = distance of x[start + i] and
-    y[start + j] (the square [start, stop)^2 whole, with both (i, j) and (j, i)); the pairs
-    left out are the transposes of earlier blocks' entries right of their square.
-    """
-    n, d = x.shape
-    m = y.shape[0]
-    budget = _TILE_ELEMENTS if torch.get_num_threads() == 1 else _TILE_ELEMENTS_THREADED
-    pairs = max(1, budget // d)                                  # (row, col) pairs per tile
-    tile_rows = max(1, min(n, math.isqrt(max(1, pairs // 8))))   # tiles about 8 times wider than tall
-    tile_cols = max(1, min(m, pairs // tile_rows))
-    block_rows = min(n, _BLOCK_ELEMENTS // max(1, m))
-    if upper:   # the square on the diagonal is computed whole: keep it a small share of the pairs
-        block_rows = min(block_rows, n // _UPPER_BLOCKS)
-    block_rows = max(tile_rows, block_rows // tile_rows * tile_rows)
-    buffer = torch.empty(tile_rows * tile_cols * d, dtype=torch.float64)
-    for start in range(0, n, block_rows):
-        stop = min(n, start + block_rows)
-        first = start if upper else 0
-        block = torch.empty(stop - start, m - first, dtype=torch.float64)
-        for i in range(start, stop, tile_rows):
-            i_end = min(stop, i + tile_rows)
-            xi = x[i:i_end, None]
-            for j in range(first, m, tile_cols):
-                j_end = min(m, j + tile_cols)
-                tile = buffer[: (i_end - i) * (j_end - j) * d].view(i_end - i, j_end - j, d)
-                torch.sub(xi, y[None, j:j_end], out=tile)
-                tile.mul_(tile)
-                block[i - start:i_end - start, j - first:j_end - first] = tile.sum(-1)
-        yield start, block
-
 
 #: The classifiers :func:`classifier_two_sample_test` can use.
 CLASSIFIERS: dict[str, str] = {
@@ -209,8 +120,8 @@ def classifier_two_sample_test(a: torch.Tensor, b: torch.Tensor, *, classifier: 
     from scipy import stats
 
     what = "classifier two-sample test"
-    _check_points(a, what, "a")
-    _check_points(b, what, "b")
+    check_points(a, what, "a")
+    check_points(b, what, "b")
     if a.shape[1] != b.shape[1]:
         raise VaelibError(f"{what}: a has {a.shape[1]} columns but b has {b.shape[1]}; both samples must live in "
                           "the same space")
@@ -248,7 +159,7 @@ def classifier_two_sample_test(a: torch.Tensor, b: torch.Tensor, *, classifier: 
         p_value = float(stats.binomtest(correct, n_test, 0.5, alternative="greater").pvalue)
         return {"accuracy": correct / n_test, "p_value": p_value, "n_test": float(n_test)}
     predictions = torch.empty(2 * n_held, dtype=torch.int64)
-    for start, block in _squared_distance_blocks(held_out, fit):
+    for start, block in squared_distance_blocks(held_out, fit):
         nearest = torch.sort(block, dim=1, stable=True).indices[:, :k]   # ties: lower fit index first
         votes = fit_labels[nearest].sum(dim=1)
         predictions[start:start + block.shape[0]] = (2 * votes > k).to(torch.int64)

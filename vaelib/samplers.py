@@ -7,7 +7,7 @@
 
 The *codes* of a model are the encoder means of the training split: f(x) for a
 deterministic encoder and the mean of q(z|x) for a stochastic one (as in Ghosh et al.
-2020), e.g. ``vaelib.metrics.encode_means(model, data.x_train)``.
+2020), e.g. ``model.encode_means(data.x_train)`` (:meth:`vaelib.models.AutoEncoder.encode_means`).
 
 Every sampler returns float32 codes on the CPU and log-densities in nats; sampling takes
 an explicit seed and never touches numpy's or torch's global random state.
@@ -19,7 +19,7 @@ from numbers import Integral
 
 import torch
 
-from ..errors import VaelibError, check_choice
+from .errors import VaelibError, check_choice
 
 #: name -> description of every sampler :func:`fit_sampler` can build.
 SAMPLERS: dict[str, str] = {
