@@ -10,19 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..claims import Claim, ClaimResult, NotTested, claim_results, metric_values, verdict_table
 from ..config import TrainConfig
-from ..data import load_dataset
+from ..data import Dataset, load_dataset
 from ..errors import VaelibError
 from .claim_table import book_claims
 from .contestants import ClaimRoles, head_to_head_designs
 from .sanity import sanity_checks
 from .settings import HeadToHeadSettings
 from .tables import format_mean_std, summary_table
+
+if TYPE_CHECKING:
+    from ..selection import Selection
+    from ..training import History
 
 #: What the head-to-head adds to each record of :func:`vaelib.metrics.evaluate` (units in brackets).
 HEAD_TO_HEAD_RECORD_DOCS: dict[str, str] = {
@@ -90,7 +94,7 @@ def run_comparison(
     return records
 
 
-def noise_only_mutual_information(dataset: str, latent_dim: int, seed: int, data=None) -> float:
+def noise_only_mutual_information(dataset: str, latent_dim: int, seed: int, data: Dataset | None = None) -> float:
     """I_q(x; z) in nats, measured like every other design's, for the thread's "noise-only" encoder z = eps.
 
     The model is a VAE whose head is zeroed, so q(z|x) = N(0, I) for every x.
@@ -109,7 +113,7 @@ def noise_only_mutual_information(dataset: str, latent_dim: int, seed: int, data
     return mutual_information(model.eval(), data.x_train, seed=seed)
 
 
-def matched_epochs(history, target: float) -> int:
+def matched_epochs(history: History, target: float) -> int:
     """The first epoch whose mean training reconstruction (nats per image) is at or below ``target``;
     the last epoch when none is."""
     values = history.train["reconstruction"]
@@ -128,7 +132,7 @@ class HeadToHead:
     """
 
     records: list[dict[str, Any]]
-    selections: dict[str, Any]
+    selections: dict[str, Selection]
     sweeps: dict[str, pd.DataFrame]
     data_intrinsic_dim: float
     roles: ClaimRoles

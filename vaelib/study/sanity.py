@@ -21,7 +21,7 @@ def sanity_checks(records: Sequence[dict[str, Any]] | pd.DataFrame) -> pd.DataFr
     frame = as_frame(records)
     rows = []
 
-    def add(check, why, worst, ok):
+    def add(check: str, why: str, worst: str, ok: bool) -> None:
         rows.append({"check": check, "holds because": why, "worst case measured": worst, "result": "pass" if ok else "FAIL"})
 
     if {"iwae_nats", "elbo_nats"} <= set(frame.columns):
