@@ -1,7 +1,7 @@
 """The whole head-to-head of notebook 5 under two numerics: do its verdicts hang on the rounding?
 
 ``tests/test_numerics_robustness.py`` checks a reduced grid on every test run; this script
-runs the book's own head-to-head (``compare.run_head_to_head`` with notebook 5's settings: its
+runs the book's own head-to-head (``vaelib.study.run_head_to_head`` with notebook 5's settings: its
 validation selections, every contestant, every claim) once under
 canonical numerics and once under native numerics with MKL's AUTO branch, each in a fresh
 process with its own model cache, and prints
@@ -33,9 +33,9 @@ HEADLINE = ("recon_bce_nats", "prior/fid", "gmm/fid", "agg_mmd", "agg_c2st_accur
 CHILD = r"""
 import json, sys
 import vaelib
-from vaelib import compare
+from vaelib import study
 grid, cache = json.loads(sys.argv[1]), sys.argv[2]
-h2h = compare.run_head_to_head(progress=False, cache_dir=cache, **grid)
+h2h = study.run_head_to_head(study.HeadToHeadSettings(**grid), progress=False, cache_dir=cache)
 print(json.dumps({"numerics": vaelib.numerics.current().describe(),
                   "selections": {k: s.describe(1) for k, s in h2h.selections.items()},
                   "verdicts": h2h.verdicts()["verdict"].to_dict(), "records": h2h.records}))
@@ -65,7 +65,7 @@ def run_one(name: str, threads: int, cache: Path, out: Path) -> dict:
 
 def report(runs: dict[str, dict]) -> None:
     """Print the selected sigma0, the verdicts side by side and the headline moves in seed SDs."""
-    from vaelib import compare
+    from vaelib import study
 
     names = list(runs)
     for n in names:
@@ -77,8 +77,8 @@ def report(runs: dict[str, dict]) -> None:
     for key in verdicts[0]:
         flag = "" if verdicts[0][key] == verdicts[1][key] else "   <- CHANGED"
         print(f"{key:5s}  {verdicts[0][key]} | {verdicts[1][key]}{flag}")
-    tables = [compare.summary_table([{k: v for k, v in r.items() if k in ("design", "latent_dim", "seed", *HEADLINE)}
-                                     for r in runs[n]["records"] if r["design"] != "noise-only"], columns=HEADLINE)
+    tables = [study.summary_table([{k: v for k, v in r.items() if k in ("design", "latent_dim", "seed", *HEADLINE)}
+                                   for r in runs[n]["records"] if r["design"] != "noise-only"], columns=HEADLINE)
               for n in names]
     moves = []
     for metric in HEADLINE:

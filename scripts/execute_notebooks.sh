@@ -3,6 +3,7 @@
 # nbval compares) come from the current vaelib. Trained models come from the cache when present.
 # With no argument: every notebook, then the machine's numerics fingerprint
 # (tests/numerics_fingerprint.json) that the tests on every other machine compare with.
+# After notebook 5: the book's generated files (book/_generated), from the same head-to-head.
 # Usage: bash scripts/execute_notebooks.sh [notebooks/NN_name.ipynb ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,3 +51,10 @@ print(f"{path}: {seconds} s; trained {c['trained']} models ({c['train_seconds']:
       f"{default_workers()} workers), loaded {c['loaded']} from the cache")
 PY
 done
+cd ..
+# The book's generated files: the head-to-head's tables (book/_generated/head_to_head, which notebook 5 links to)
+# and the introduction's answer at a glance. The same run as notebook 5's, with the same defaults
+# (vaelib.study.HeadToHeadSettings): every model and record is in the cache now, so this only reads.
+if printf '%s\n' "${files[@]}" | grep -qx '05_head_to_head.ipynb'; then
+    .venv/bin/python -m vaelib compare --out book/_generated/head_to_head --answer book/_generated/answer_at_a_glance.md --no-progress
+fi

@@ -52,18 +52,39 @@ def test_stored_outputs_hold_no_wall_clock_metric_or_progress_bar(path):
                 assert name not in text, f"cell {i} shows the wall-clock metric {name!r}"
 
 
+def _install_cell(path: Path) -> dict:
+    return next(c for c in cells(path) if c["cell_type"] == "code" and "google.colab" in source(c))
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_colab_badge_and_install_cell_point_at_this_repository_and_notebook(path):
     cs = cells(path)
     rel = path.relative_to(ROOT).as_posix()
     badge = f"https://colab.research.google.com/github/{REPO_PATH}/blob/v{VERSION}/{rel}"
     assert badge in source(cs[0]), f"first cell must carry the Colab badge {badge}"
-    install = next(c for c in cs if c["cell_type"] == "code")
-    src = source(install)
+    src = source(_install_cell(path))
     assert '"google.colab" in sys.modules' in src, "the install cell must run only in Colab"
     assert f"git+{REPO_URL}@v{VERSION}" in src, "Colab installs vaelib from this repository's release tag"
     for forbidden in ("torch", "numpy"):
         assert f"install {forbidden}" not in src and f"-U {forbidden}" not in src
+
+
+def test_the_install_cell_is_the_same_in_every_notebook():
+    assert len({source(_install_cell(p)) for p in NOTEBOOKS}) == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_one_setup_call_after_the_install_cell(path):
+    """The install guard runs before vaelib is imported; then one call checks the parameters, sets the style and
+    prints what runs (vaelib.notebook.setup, or setup_head_to_head in notebook 5): no setup lines repeated here."""
+    code = [c for c in cells(path) if c["cell_type"] == "code"]
+    first_import = next(i for i, c in enumerate(code) if re.search(r"^import vaelib\b", source(c), re.M))
+    assert code.index(_install_cell(path)) < first_import
+    calls = re.findall(r"^\w+, data = (setup|setup_head_to_head)\(", source(code[first_import]), re.M)
+    assert len(calls) == 1, "one setup call, in the cell that imports vaelib"
+    everything = "".join(source(c) for c in code)
+    for repeated in ("check_parameters", "use_book_style", "numerics.current()", "VAELIB_NUMERICS\"] ="):
+        assert repeated not in everything, f"{repeated} belongs to the setup call"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -154,23 +175,15 @@ def _parameters(path: Path) -> dict:
     return values
 
 
-def test_the_cli_defaults_are_the_head_to_head_notebooks():
-    """`python -m vaelib compare` without options runs what notebook 5 runs (both call run_head_to_head)."""
-    import inspect
-
-    from vaelib import compare
-    from vaelib.cli import build_parser
-
+def test_notebook_5_takes_its_defaults_from_the_study_settings():
+    """One definition of the head-to-head's defaults (vaelib.study.HeadToHeadSettings): notebook 5's parameters default
+    to None, which the setup call replaces by the settings' defaults, as `python -m vaelib compare` does."""
     nb = _parameters(ROOT / "notebooks" / "05_head_to_head.ipynb")
-    cli = vars(build_parser().parse_args(["compare", "--out", "x"]))
-    assert (cli["dataset"], cli["latent_dims"], cli["seeds"], cli["epochs"], cli["selection_dim"]) == \
-        (nb["DATASET"], nb["LATENT_DIMS"], nb["SEEDS"], nb["EPOCHS"], nb["LATENT_DIM"])
-    assert "N_SAMPLES = 200 if P.fast else 1000" in "".join(source(c) for c in cells(ROOT / "notebooks" / "05_head_to_head.ipynb"))
-    defaults = {k: p.default for k, p in inspect.signature(compare.run_head_to_head).parameters.items()}
-    for key in ("dataset", "epochs", "n_samples", "selection_dim"):
-        assert cli[key] == defaults[key], key
-    for key in ("latent_dims", "seeds", "sigma0_grid", "beta_grid", "data_fractions"):
-        assert list(cli[key]) == list(defaults[key]), key
+    assert {k: nb[k] for k in ("DATASET", "SELECTION_DIM", "LATENT_DIMS", "EPOCHS", "SEEDS")} == dict.fromkeys(
+        ("DATASET", "SELECTION_DIM", "LATENT_DIMS", "EPOCHS", "SEEDS"))
+    code = "".join(source(c) for c in cells(ROOT / "notebooks" / "05_head_to_head.ipynb") if c["cell_type"] == "code")
+    assert "S, data = setup_head_to_head(DATASET, SELECTION_DIM, LATENT_DIMS, EPOCHS, SEEDS, FAST)" in code
+    assert "study.run_head_to_head(S)" in code
 
 
 def test_notebook_5_and_the_cli_write_the_same_tables(tmp_path, monkeypatch):
@@ -178,7 +191,7 @@ def test_notebook_5_and_the_cli_write_the_same_tables(tmp_path, monkeypatch):
     from vaelib.cli import main
 
     monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "cache"))
-    grid = {"DATASET": "digits", "LATENT_DIM": 2, "LATENT_DIMS": [2, 4], "EPOCHS": 2, "SEEDS": [0, 1]}
+    grid = {"DATASET": "digits", "SELECTION_DIM": 2, "LATENT_DIMS": [2, 4], "EPOCHS": 2, "SEEDS": [0, 1]}
     _papermill(ROOT / "notebooks" / "05_head_to_head.ipynb", tmp_path / "nb.ipynb", RESULTS_DIR=str(tmp_path / "nb"),
                **grid)
     assert main(["compare", "--dataset", "digits", "--latent-dims", "2", "4", "--seeds", "0", "1", "--epochs", "2",
@@ -188,3 +201,56 @@ def test_notebook_5_and_the_cli_write_the_same_tables(tmp_path, monkeypatch):
     printed = "".join("".join(o.get("text", "")) for c in cells(tmp_path / "nb.ipynb") for o in c.get("outputs", []))
     assert ("python -m vaelib compare --dataset digits --latent-dims 2 4 --seeds 0 1 --epochs 2 --selection-dim 2"
             in printed), "the notebook prints the command that reproduces it"
+
+
+#: How the book's prose cites claims: "claim 4", "Claims 2b and 3", "claims 1, 2a and 3", in Markdown and in code.
+CLAIM_MENTION = re.compile(r"\b[Cc]laims?\s+(\d+[a-z]?(?:(?:,\s*|\s+and\s+)\d+[a-z]?)*)\b")
+#: How code cites them: study.mention_claims('2b', '3') and study.claim('4') (every id), verdicts.loc['5', ...].
+CLAIM_CALL = re.compile(r"\b(?:mention_claims|claim)\(((?:\s*['\"]\w+['\"]\s*,?)+)\)")
+VERDICT_ROW = re.compile(r"verdicts\.loc\[\s*['\"](\w+)['\"]")
+
+
+def claim_ids_cited(text: str) -> list[str]:
+    """Every claim id ``text`` cites: in prose, in calls, and in the column of a Markdown table headed "claim"."""
+    ids = [i for m in CLAIM_MENTION.findall(text) for i in re.split(r",\s*|\s+and\s+", m)]
+    ids += [i for m in CLAIM_CALL.findall(text) for i in re.findall(r"['\"](\w+)['\"]", m)]
+    ids += VERDICT_ROW.findall(text)
+    header = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        row = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = row
+        elif not set("".join(row)) <= set("-: "):
+            ids += [i for name, c in zip(header, row) if "claim" in name for i in re.split(r",\s*|\s+and\s+", c)]
+    return ids
+
+
+def test_the_claim_scan_sees_every_way_of_citing():
+    text = ("see claim 6 and Claims 2b and 3; claims 1, 2a and 7\n"
+            "x = study.mention_claims('8c', \"9\") + verdicts.loc['5', 'verdict']\n\n"
+            "| label | for claim |\n|---|---|\n| `a` | 4 |\n| `b` | 8b |\n")
+    assert sorted(claim_ids_cited(text)) == sorted(["6", "2b", "3", "1", "2a", "7", "8c", "9", "5", "4", "8b"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_claim_a_notebook_cites_is_in_the_study_table(path):
+    """A claim cited by an id the table does not have (a stale reference) fails here, before anyone executes."""
+    from vaelib.study import CLAIMS
+
+    cited = [i for c in cells(path) for i in claim_ids_cited(source(c))]
+    stale = sorted(set(cited) - set(CLAIMS))
+    assert not stale, f"{path.name} cites claims the study does not have: {stale}"
+    if path.stem.startswith(("02", "04", "05")):
+        assert cited, "the scan finds this notebook's citations"
+
+
+def test_no_notebook_writes_the_books_generated_files():
+    """book/_generated is written by scripts/execute_notebooks.sh (python -m vaelib compare), not by a cell."""
+    for path in NOTEBOOKS:
+        code = "".join(source(c) for c in cells(path) if c["cell_type"] == "code")
+        assert "_generated" not in code and "write_text" not in code, path.name
+    script = (ROOT / "scripts" / "execute_notebooks.sh").read_text()
+    assert "-m vaelib compare --out book/_generated/head_to_head --answer book/_generated/answer_at_a_glance.md" in script

@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 
-from vaelib import compare
+from vaelib import study
+from vaelib.claims import verdict_table
 
 GRID = {"dataset": "digits", "latent_dims": [2, 8], "seeds": [0, 1, 2], "epochs": 10, "n_samples": 300,
         "sigma0": 0.3}
@@ -30,9 +31,10 @@ HEADLINE = ("recon_bce_nats", "prior/fid", "gmm/fid", "agg_mmd", "elbo_nats", "m
 CHILD = r"""
 import json, sys
 import vaelib
-from vaelib import compare
+from vaelib import study
 grid = json.loads(sys.argv[1])
-records = compare.run_comparison(progress=False, cache_dir=sys.argv[2], **grid)
+sigma0 = grid.pop("sigma0")
+records = study.run_comparison(study.HeadToHeadSettings(**grid), sigma0, progress=False, cache_dir=sys.argv[2])
 print(json.dumps({"numerics": vaelib.numerics.current().describe(), "records": records}))
 """
 
@@ -59,7 +61,7 @@ def runs(tmp_path_factory):
 
 
 def _verdicts(records: list[dict]) -> pd.Series:
-    return compare.verdict_table(records, compare.book_claims(GRID["latent_dims"]))["verdict"]
+    return verdict_table(records, study.book_claims(GRID["latent_dims"]))["verdict"]
 
 
 def test_the_two_runs_really_ran_under_different_numerics(runs):
@@ -78,8 +80,8 @@ def test_every_verdict_is_the_same_under_other_numerics(runs):
 
 
 def test_headline_figures_move_less_than_their_spread_over_seeds(runs):
-    canonical, native = (compare.summary_table([r for r in run["records"] if r["design"] != "noise-only"],
-                                               columns=HEADLINE) for run in runs.values())
+    canonical, native = (study.summary_table([r for r in run["records"] if r["design"] != "noise-only"],
+                                             columns=HEADLINE) for run in runs.values())
     moves = []
     for metric in HEADLINE:
         for key in canonical.index:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m vaelib train ...`` (and ``--help``).
+"""Command line: ``python -m vaelib train ...`` and ``python -m vaelib compare ...`` (and ``--help``).
 
 Bad input prints one line ``error: ...`` on stderr and exits with status 2; nothing is
 written before every argument has been checked.
@@ -6,17 +6,20 @@ written before every argument has been checked.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
+import typing
 from pathlib import Path
+from typing import Any
 
-from .compare import BETA_GRID, DATA_FRACTIONS, SELECTION_DIM, SIGMA0_GRID
 from .config import DESIGNS, LIKELIHOODS, TRUNKS, TrainConfig
 from .data import DATASETS
 from .errors import TrainingDivergedError, VaelibError
 from .numerics import ENV_VAR, MODES
 from .regularisers import REGULARISERS
+from .study import HeadToHeadSettings, as_option_text
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -64,44 +67,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="the head-to-head: tables and verdicts, as CSV and Markdown",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Run the head-to-head exactly as notebook 5 does (vaelib.compare.run_head_to_head, "
-                                   "the same defaults): select sigma0 and beta on the validation split, train (or load "
-                                   "from the cache) every design at every latent dim and seed, evaluate each, and "
-                                   "write records.csv, summary.csv, summary.md, verdicts.csv, verdicts.md, sanity.csv "
-                                   "and selections.csv to --out.")
-    c.add_argument("--dataset", default="mnist5k", help=f"one of {', '.join(DATASETS)} (default mnist5k)")
-    c.add_argument("--latent-dims", type=int, nargs="+", default=[2, 8, 32], help="default 2 8 32")
-    c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="default 0 1 2 3 4")
-    c.add_argument("--epochs", type=int, default=30, help="default 30")
-    c.add_argument("--n-samples", type=int, default=1000, help="decoded samples per sampler (default 1000)")
-    c.add_argument("--data-fractions", type=float, nargs="+", default=list(DATA_FRACTIONS),
-                   help=f"shares of the training split in claim 7's sweep (default "
-                        f"{' '.join(map(str, DATA_FRACTIONS))})")
-    c.add_argument("--sigma0-grid", type=float, nargs="+", default=list(SIGMA0_GRID),
-                   help=f"mean-only sigma0 candidates (default {' '.join(map(str, SIGMA0_GRID))})")
-    c.add_argument("--beta-grid", type=float, nargs="+", default=list(BETA_GRID),
-                   help=f"VAE beta candidates (default {' '.join(map(str, BETA_GRID))})")
-    c.add_argument("--selection-dim", type=int, default=SELECTION_DIM,
-                   help=f"latent dim of the selections (default {SELECTION_DIM})")
+                       description="Run the head-to-head exactly as notebook 5 does (vaelib.study.run_head_to_head, "
+                                   "the same defaults: vaelib.study.HeadToHeadSettings): select sigma0 and beta on the "
+                                   "validation split, train (or load from the cache) every design at every latent dim "
+                                   "and seed, evaluate each, and write records.csv, summary.csv, summary.md, "
+                                   "verdicts.csv, verdicts.md, sanity.csv and selections.csv to --out.")
+    add_settings_options(c, HeadToHeadSettings)
     c.add_argument("--out", required=True, type=Path, help="folder for the tables")
+    c.add_argument("--answer", type=Path, default=None,
+                   help="also write the answer at a glance (Markdown) to this file, as the book includes it")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
-def run_compare(args: argparse.Namespace) -> int:
-    """Run the head-to-head as the arguments say and write its tables; return the exit status."""
-    from .compare import run_head_to_head
-    from .notebook import check_parameters
+def add_settings_options(parser: argparse.ArgumentParser, settings_class: type) -> None:
+    """Add one option per field of the frozen dataclass ``settings_class``: ``--field-name``, typed by the field's
+    annotation (a ``tuple[T, ...]`` takes one or more values), with the field's default and ``help`` metadata."""
+    hints = typing.get_type_hints(settings_class)
+    for f in dataclasses.fields(settings_class):
+        kind = hints[f.name]
+        many = typing.get_origin(kind) is tuple
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=typing.get_args(kind)[0] if many else kind,
+                            nargs="+" if many else None, default=f.default,
+                            help=f"{f.metadata['help']} (default {as_option_text(f.default)})")
 
-    for d in [*args.latent_dims, args.selection_dim]:
-        check_parameters(args.dataset, d, args.epochs, args.seeds)
-    h2h = run_head_to_head(args.dataset, args.latent_dims, args.seeds, args.epochs, n_samples=args.n_samples,
-                           data_fractions=args.data_fractions, sigma0_grid=args.sigma0_grid, beta_grid=args.beta_grid,
-                           selection_dim=args.selection_dim, progress=not args.no_progress)
+
+def settings_from_args(args: argparse.Namespace, settings_class: type) -> Any:
+    """The ``settings_class`` instance that the options of :func:`add_settings_options` in ``args`` describe."""
+    return settings_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(settings_class)})
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Run the head-to-head as the arguments say and write its tables (and the answer); return the exit status."""
+    from .notebook import check_head_to_head
+    from .study import run_head_to_head, write_answer
+
+    settings = settings_from_args(args, HeadToHeadSettings)
+    check_head_to_head(settings)
+    h2h = run_head_to_head(settings, progress=not args.no_progress)
     paths = h2h.write(args.out)
     verdicts = h2h.verdicts()
     print(f"{len(h2h.records)} records; verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts["verdict"].items()))
     print(f"tables in {args.out}: " + ", ".join(p.name for p in paths))
+    if args.answer is not None:
+        print(f"answer at a glance: {write_answer(h2h, args.answer)}")
     return 0
 
 
@@ -162,4 +171,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["build_parser", "main", "run_compare", "run_train"]
+__all__ = ["add_settings_options", "build_parser", "main", "run_compare", "run_train", "settings_from_args"]

@@ -1,17 +1,19 @@
-"""Plumbing shared by the book's notebooks: checked parameters and computed prose.
+"""Plumbing shared by the book's notebooks: one setup call, checked parameters and computed prose.
 
-Each notebook has a papermill ``parameters`` cell; its next cell calls
-:func:`check_parameters`, which stops the notebook with one line naming the bad value
-and what is accepted. Numbers quoted in "what we saw" paragraphs are rendered from the
-results with :func:`show_markdown`, never typed by hand.
+Each notebook has a papermill ``parameters`` cell, a Colab install guard, and then one setup
+call: :func:`setup` (notebooks 1 to 4) or :func:`setup_head_to_head` (notebook 5). It stops the
+notebook with one line naming a bad value and what is accepted, applies the book's figure
+style, prints the parameters and the numerics in force, and loads the notebook's data set. Numbers quoted in "what we saw"
+paragraphs are rendered from the results with :func:`show_markdown`, never typed by hand.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .data import DATASETS
+from .data import DATASETS, Dataset, load_dataset
 from .errors import VaelibError, check_choice, check_positive
+from .study import HeadToHeadSettings
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,11 @@ class NotebookParameters:
     epochs: int
     seeds: tuple[int, ...]
     fast: bool
+
+    @property
+    def n_samples(self) -> int:
+        """Decoded samples per sampler, the same for every model of a notebook: 1000 (200 in a smoke run)."""
+        return 200 if self.fast else 1000
 
 
 def check_parameters(dataset: str, latent_dim: int, epochs: int, seeds: Sequence[int] = (0,),
@@ -45,6 +52,58 @@ def check_parameters(dataset: str, latent_dim: int, epochs: int, seeds: Sequence
     return NotebookParameters(dataset, latent_dim, min(epochs, fast_epochs) if fast else epochs, seeds, fast)
 
 
+def check_head_to_head(settings: HeadToHeadSettings) -> None:
+    """Raise VaelibError (one line) for settings a head-to-head cannot run: :func:`check_parameters` on the data
+    set, epochs and seeds at every latent dim and at the selection dim."""
+    for dim in [*settings.latent_dims, settings.selection_dim]:
+        check_parameters(settings.dataset, dim, settings.epochs, settings.seeds)
+
+
+def _start(parameters_line: str) -> None:
+    """Apply the book's figure style; print the parameters line and the numerics in force."""
+    from . import numerics, plotting   # plotting loads matplotlib: only notebooks need it, not the CLI
+
+    plotting.use_book_style()
+    print(parameters_line)
+    print(numerics.current().describe())
+
+
+def setup(dataset: str, latent_dim: int, epochs: int, seeds: Sequence[int] = (0,), fast: bool = False,
+          details: str = "") -> tuple[NotebookParameters, Dataset]:
+    """The setup call of notebooks 1 to 4: returns the checked :class:`NotebookParameters` and the data set.
+
+    Checks the parameters (:func:`check_parameters`: a bad one stops the notebook with one line),
+    applies the book's figure style, prints two lines: ``data set <name>, latent dim <d>,
+    <epochs> epochs`` followed by ``details`` (the page's own sweeps), and the numerics in force;
+    then loads the data set (:func:`vaelib.load_dataset`).
+    """
+    p = check_parameters(dataset, latent_dim, epochs, seeds, fast)
+    _start(f"data set {p.dataset}, latent dim {p.latent_dim}, {p.epochs} epochs{details}")
+    return p, load_dataset(p.dataset)
+
+
+def setup_head_to_head(dataset: str | None, selection_dim: int | None, latent_dims: Sequence[int] | None,
+                       epochs: int | None, seeds: Sequence[int] | None,
+                       fast: bool = False) -> tuple[HeadToHeadSettings, Dataset]:
+    """The setup call of notebook 5: returns the :class:`vaelib.study.HeadToHeadSettings` it runs and the data set.
+
+    A parameter left at None takes the default of :class:`~vaelib.study.HeadToHeadSettings` (the
+    same as ``python -m vaelib compare``); ``fast`` runs :meth:`~vaelib.study.HeadToHeadSettings.smoke_run`.
+    Checks the parameters (a bad one stops the notebook with one line), applies the book's figure
+    style, prints two lines: the data set, latent dims, seeds and epochs, and the numerics in force;
+    then loads the data set (:func:`vaelib.load_dataset`).
+    """
+    given = {"dataset": dataset, "selection_dim": selection_dim, "latent_dims": latent_dims, "epochs": epochs,
+             "seeds": seeds}
+    settings = HeadToHeadSettings(**{k: v for k, v in given.items() if v is not None})
+    check_parameters(settings.dataset, settings.selection_dim, settings.epochs, settings.seeds, fast)
+    check_head_to_head(settings)
+    settings = settings.smoke_run() if fast else settings
+    _start(f"data set {settings.dataset}, latent dims {list(settings.latent_dims)}, seeds {list(settings.seeds)}, "
+           f"{settings.epochs} epochs")
+    return settings, load_dataset(settings.dataset)
+
+
 def show_markdown(text: str) -> None:
     """Render ``text`` (Markdown, with numbers already formatted in) as a cell output."""
     from IPython.display import Markdown, display
@@ -52,4 +111,5 @@ def show_markdown(text: str) -> None:
     display(Markdown(text))
 
 
-__all__ = ["NotebookParameters", "check_parameters", "show_markdown"]
+__all__ = ["NotebookParameters", "check_head_to_head", "check_parameters", "setup", "setup_head_to_head",
+           "show_markdown"]

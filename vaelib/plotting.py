@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .claims import ClaimResult, NotTested
+from .stats import ALPHA
 from .training import History
 
 #: One colour per design, used by every figure so a design looks the same everywhere.
@@ -124,26 +126,26 @@ def plot_unit_statistics(units: Mapping[str, Mapping[str, torch.Tensor]], active
 
 
 
-def plot_verdicts(results: Mapping[str, object], alpha: float = 0.05) -> plt.Figure:
+def plot_verdicts(results: Mapping[str, ClaimResult | NotTested], alpha: float = ALPHA) -> plt.Figure:
     """The verdicts at a glance: one row per claim, one marker per latent dim (or training-set size).
 
     Each marker is the claim's difference a - b as a percentage of |mean of b| with its 95 %
     confidence interval (x axis symlog, linear within ±10 %); left of 0 is the direction the
     claim predicts. Filled markers differ significantly after Holm's correction (p < ``alpha``),
     open ones do not. The verdict is written at the right. ``results`` maps claim keys to
-    :class:`vaelib.compare.ClaimResult` (strings, i.e. untested claims, are listed as such).
+    :class:`vaelib.claims.ClaimResult` or :class:`vaelib.claims.NotTested` (listed as "not tested").
     """
     keys = list(results)
     fig, ax = plt.subplots(figsize=(10, 0.55 * len(keys) + 1.4))
-    conditions = sorted({(r.condition, k) for r in results.values() if not isinstance(r, str) for k in r.conditions},
+    conditions = sorted({(r.condition, k) for r in results.values() if isinstance(r, ClaimResult) for k in r.conditions},
                         key=lambda t: (t[0] != "d", t[1]))
     colours = {c: f"C{i}" for i, c in enumerate(conditions)}
     offsets = {c: (i - (len(conditions) - 1) / 2) * 0.12 for i, c in enumerate(conditions)}
     for row, key in enumerate(keys):
         y = len(keys) - 1 - row
         r = results[key]
-        if isinstance(r, str):
-            ax.text(1.02, y, "not tested", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+        ax.text(1.02, y, r.verdict, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+        if not isinstance(r, ClaimResult):
             continue
         for k, c, q in zip(r.conditions, r.comparisons, r.adjusted):
             scale = abs(c.mean_b) or 1.0
@@ -153,7 +155,6 @@ def plot_verdicts(results: Mapping[str, object], alpha: float = 0.05) -> plt.Fig
             if np.isfinite(lo) and np.isfinite(hi):
                 ax.plot([lo, hi], [yy, yy], color=colour, lw=1.2)
             ax.plot(mid, yy, "o", ms=6, color=colour, mfc=colour if q < alpha else "white", mew=1.3)
-        ax.text(1.02, y, r.verdict, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     for c, colour in colours.items():
         ax.plot([], [], "o", color=colour, label=f"{c[0]} = {c[1]}")
     ax.plot([], [], "o", color="k", mfc="k", label="significant (Holm)")
