@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vaelib import VaelibError
-from vaelib.metrics.samplers import Sampler, fit_sampler
+from vaelib.samplers import Sampler, fit_sampler
 from vaelib.regularisers import mmd_imq
 from vaelib.two_stage import MIN_CODES, NAME, TwoStageSampler
 

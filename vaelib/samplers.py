@@ -27,7 +27,13 @@ SAMPLERS: dict[str, str] = {
     "gaussian": "a full-covariance Gaussian fitted to the training codes (encoder means)",
     "gmm": "a 10-component full-covariance Gaussian mixture fitted to the training codes "
            "(ex-post density estimation, Ghosh et al. 2020)",
+    "two-stage": "a second VAE fitted to the training codes, with a learned output variance "
+                 "(two-stage VAE, Dai & Wipf 2019; vaelib.two_stage)",
 }
+
+#: The samplers every evaluation uses unless told otherwise; the two-stage VAE (a network trained on
+#: the codes, seconds per model) only when asked for by name.
+DEFAULT_SAMPLERS: tuple[str, ...] = ("prior", "gaussian", "gmm")
 
 #: Ridge added to fitted covariances, relative to their mean variance, so that codes on a
 #: lower-dimensional set still give a positive-definite covariance (sklearn's GMM uses 1e-6 too).
@@ -169,6 +175,10 @@ def fit_sampler(name: str, codes: torch.Tensor, *, seed: int = 0, n_components: 
     Raises UnknownNameError for an unknown name and VaelibError for NaN codes or too few.
     """
     check_choice("sampler", name, SAMPLERS)
+    if name == "two-stage":
+        from .two_stage import TwoStageSampler   # a model of its own, built on this module's Sampler
+
+        return TwoStageSampler(codes, seed=seed)
     codes = _check_codes(codes, "codes").detach().cpu()
     n, d = codes.shape
     if name == "prior":
@@ -185,4 +195,4 @@ def fit_sampler(name: str, codes: torch.Tensor, *, seed: int = 0, n_components: 
     return GMMSampler(codes, n_components, seed)
 
 
-__all__ = ["GMMSampler", "GaussianSampler", "PriorSampler", "SAMPLERS", "Sampler", "fit_sampler"]
+__all__ = ["DEFAULT_SAMPLERS", "GMMSampler", "GaussianSampler", "PriorSampler", "SAMPLERS", "Sampler", "fit_sampler"]

@@ -10,9 +10,9 @@ q(z). New codes are z = g(u) + sqrt(gamma) eps with u ~ N(0, I); the first model
 turns them into images.
 
 :class:`TwoStageSampler` fits that second stage to the codes of one model (the encoder means
-of its training split, as every sampler in :mod:`vaelib.metrics.samplers`) and has the
-interface of those samplers: the constructor fits, :meth:`~vaelib.metrics.samplers.Sampler.sample`
-draws codes for a seed, :meth:`~vaelib.metrics.samplers.Sampler.log_prob` scores codes
+of its training split, as every sampler in :mod:`vaelib.samplers`) and has the
+interface of those samplers: the constructor fits, :meth:`~vaelib.samplers.Sampler.sample`
+draws codes for a seed, :meth:`~vaelib.samplers.Sampler.log_prob` scores codes
 (an importance-sampled estimate, in nats).
 
 The codes are standardised per dimension (mean 0, standard deviation 1) before the second
@@ -41,14 +41,14 @@ from torch import nn
 
 from .blas import Linear
 from .errors import VaelibError
-from .metrics.samplers import Sampler
+from .samplers import Sampler
 from .models import LOGVAR_RANGE
 from .optim import Adam
 from .regularisers import kl_to_standard_normal
 
-#: Name under which :func:`vaelib.metrics.samplers.fit_sampler` can register this sampler.
+#: Name under which :func:`vaelib.samplers.fit_sampler` can register this sampler.
 NAME = "two-stage"
-#: One-line description for :data:`vaelib.metrics.samplers.SAMPLERS`.
+#: One-line description for :data:`vaelib.samplers.SAMPLERS`.
 DESCRIPTION = ("a second VAE fitted to the training codes, with a learned output variance "
                "(two-stage VAE, Dai & Wipf 2019)")
 

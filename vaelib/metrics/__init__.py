@@ -29,7 +29,7 @@ from ..config import TrainConfig
 from ..data import Dataset, check_data, training_view, validation_view
 from ..errors import VaelibError, check_choice
 from ..models import AutoEncoder
-from ..samplers import SAMPLERS
+from ..samplers import DEFAULT_SAMPLERS as _DEFAULT_SAMPLERS, SAMPLERS
 from ..training import TrainResult
 from . import code_space, latent, likelihood, samples, smoothness
 from .classifier import FeatureClassifier
@@ -71,8 +71,8 @@ GROUPS: tuple[str, ...] = tuple(name for name, group in METRIC_GROUPS.items() if
 #: Groups computed only when asked for by name (``groups=("code_space",)``): added after version 3 of the
 #: metrics, so the cached records of the default groups stay valid.
 EXTRA_GROUPS: tuple[str, ...] = tuple(name for name, group in METRIC_GROUPS.items() if not group.default)
-#: The samplers :func:`evaluate` scores by default: every one of :data:`vaelib.samplers.SAMPLERS`.
-DEFAULT_SAMPLERS: tuple[str, ...] = tuple(SAMPLERS)
+#: The samplers :func:`evaluate` scores by default (:data:`vaelib.samplers.DEFAULT_SAMPLERS`: all but the two-stage VAE).
+DEFAULT_SAMPLERS: tuple[str, ...] = _DEFAULT_SAMPLERS
 
 #: Every metric name :func:`evaluate` can return, with its meaning and unit: the declarations of the
 #: groups of :data:`METRIC_GROUPS`. ``<sampler>/...`` stands for each of prior / gaussian / gmm.
