@@ -192,63 +192,32 @@ def test_deterministic_bound_is_the_best_over_the_grid(ae, digits):
 # ---- latent ------------------------------------------------------------------------------
 
 
-def test_mutual_information_is_zero_at_the_prior_and_below_log_n(vae, prior_model, digits):
+def test_aggregate_information_is_zero_at_the_prior_and_below_log_n(vae, prior_model, digits):
     x = digits.x_train
     n = x.shape[0]
     assert latent.mi_ceiling(n) == pytest.approx(math.log(n))
-    assert latent.mutual_information(prior_model, x) == pytest.approx(0.0, abs=1e-6)
-    mi = latent.mutual_information(vae, x, batch_size=300)
-    assert 0.5 < mi <= math.log(n) + 1e-9
+    assert latent.aggregate_information(prior_model, x)["mi_nats"] == pytest.approx(0.0, abs=1e-6)
+    info = latent.aggregate_information(vae, x, batch_size=300)
+    assert 0.5 < info["mi_nats"] <= math.log(n) + 1e-9
+    # the rate is the ELBO's KL term, in closed form, and splits into I_q + KL(q(z) || p(z))
+    assert info["rate_nats"] == pytest.approx(likelihood.elbo(vae, x)["kl"], rel=1e-5)
+    assert info["agg_kl_nats"] == pytest.approx(info["rate_nats"] - info["mi_nats"], rel=1e-12)
     # batching the mixture does not change the estimate
-    assert latent.mutual_information(vae, x, batch_size=n) == pytest.approx(mi, rel=1e-9)
+    assert latent.aggregate_information(vae, x, batch_size=n)["mi_nats"] == pytest.approx(info["mi_nats"], rel=1e-9)
 
 
-def test_mutual_information_saturates_at_log_n_for_sharp_posteriors(vae, digits):
-    # sigma -> 0: every z_n is explained by its own x_n only, so the estimate sits at log N
+def test_aggregate_information_saturates_at_log_n_for_sharp_posteriors(vae, digits):
+    # sigma -> 0: every z_n is explained by its own x_n only, so I_q sits at log N and the
+    # population bound (leave-one-out) is huge
     x = digits.x_test[:100]
-    assert latent.mutual_information(_sharp(vae, digits), x) == pytest.approx(math.log(100), abs=1e-3)
+    info = latent.aggregate_information(_sharp(vae, digits), x)
+    assert info["mi_nats"] == pytest.approx(math.log(100), abs=1e-3)
+    assert info["mi_population_upper_nats"] > 1e3
 
 
-def test_mutual_information_refuses_deterministic_encoders(ae, prior_model, digits):
+def test_aggregate_information_refuses_deterministic_encoders(ae, prior_model, digits):
     with pytest.raises(VaelibError, match="stochastic"):
-        latent.mutual_information(ae, digits.x_train)
-    with pytest.raises(VaelibError, match="stochastic"):
-        latent.mutual_information_bounds(ae, digits.x_train)
-    with pytest.raises(VaelibError, match="at least 2"):
-        latent.mutual_information_bounds(prior_model, digits.x_train[:1])
-
-
-def test_mutual_information_bounds_sandwich_the_estimate(vae, digits):
-    x = digits.x_train
-    b = latent.mutual_information_bounds(vae, x, seed=3, batch_size=300)
-    assert set(b) == {"lower", "upper", "rate", "ceiling", "at_ceiling"}
-    # the lower bound is mutual_information itself, on the same z
-    assert b["lower"] == latent.mutual_information(vae, x, seed=3, batch_size=300)
-    assert b["lower"] <= min(b["upper"], b["rate"]) + 1e-9
-    assert b["lower"] <= b["ceiling"] == pytest.approx(math.log(x.shape[0]))
-    assert b["at_ceiling"] == 0.0
-    # the rate is the ELBO's KL term, in closed form
-    assert b["rate"] == pytest.approx(likelihood.elbo(vae, x)["kl"], rel=1e-5)
-    # batching changes nothing
-    assert latent.mutual_information_bounds(vae, x, seed=3, batch_size=x.shape[0]) == pytest.approx(b, rel=1e-9)
-
-
-def test_mutual_information_bounds_are_zero_at_the_prior(prior_model, digits):
-    b = latent.mutual_information_bounds(prior_model, digits.x_train)
-    assert b["lower"] == pytest.approx(0.0, abs=1e-9)
-    assert b["upper"] == pytest.approx(0.0, abs=1e-9)  # identical components: leave-one-out is exact
-    assert b["rate"] == 0.0
-    assert b["at_ceiling"] == 0.0
-
-
-def test_mutual_information_bounds_for_separated_posteriors(vae, digits):
-    # sigma = 1e-4: the lower bound hits log N, the leave-one-out bound is huge, the rate is the tighter one
-    x = digits.x_test[:100]
-    b = latent.mutual_information_bounds(_sharp(vae, digits), x)
-    assert b["lower"] == pytest.approx(math.log(100), abs=1e-3)
-    assert b["at_ceiling"] == 1.0
-    assert b["upper"] > 1e3
-    assert math.log(100) < b["rate"] < b["upper"]
+        latent.aggregate_information(ae, digits.x_train)
 
 
 def test_active_units(vae, ae, prior_model, digits):
@@ -260,14 +229,15 @@ def test_active_units(vae, ae, prior_model, digits):
 
 def test_unit_statistics_at_the_prior(prior_model, digits):
     stats = latent.unit_statistics(prior_model, digits.x_test)
-    assert set(stats) == {"mean_variance", "posterior_variance", "kl_nats"}
+    assert set(stats) == {"mean_variance", "posterior_variance", "posterior_sd", "kl_nats"}
     for v in stats.values():
         assert v.dtype == torch.float64 and v.shape == (LATENT,)
     assert torch.equal(stats["kl_nats"], torch.zeros(LATENT, dtype=torch.float64))
     assert torch.equal(stats["mean_variance"], torch.zeros(LATENT, dtype=torch.float64))
     assert torch.equal(stats["posterior_variance"], torch.ones(LATENT, dtype=torch.float64))
-    assert latent.active_units_kl(prior_model, digits.x_test) == 0
-    assert latent.active_units_kl(prior_model, digits.x_test, threshold=0.0) == 0
+    assert torch.equal(stats["posterior_sd"], torch.ones(LATENT, dtype=torch.float64))
+    assert latent.active_units_information(prior_model, digits.x_test) == 0
+    assert latent.active_units_information(prior_model, digits.x_test, threshold=0.0) == 0
 
 
 def test_active_units_see_a_single_varying_dimension(one_dim_model, digits):
@@ -283,15 +253,18 @@ def test_active_units_see_a_single_varying_dimension(one_dim_model, digits):
     assert kl0 == pytest.approx(float(0.5 * mu0.pow(2).mean()), rel=1e-9)
     assert var0 == pytest.approx(float(mu0.var()), rel=1e-9)
     assert latent.active_units(one_dim_model, x) == 1
-    assert latent.active_units_kl(one_dim_model, x) == 1
+    assert latent.active_units_information(one_dim_model, x) == 1
     # thresholds are strict: a dim counts when its statistic exceeds the threshold
     assert latent.active_units(one_dim_model, x, threshold=var0) == 0
     assert latent.active_units(one_dim_model, x, threshold=0.99 * var0) == 1
-    assert latent.active_units_kl(one_dim_model, x, threshold=kl0) == 0
-    assert latent.active_units_kl(one_dim_model, x, threshold=0.99 * kl0) == 1
+    # sigma = 1: the unit's capacity is 0.5 log(1 + Var mu)
+    c0 = 0.5 * math.log1p(var0)
+    assert float(latent.unit_capacity(one_dim_model, x)[0]) == pytest.approx(c0, rel=1e-9)
+    assert latent.active_units_information(one_dim_model, x, threshold=c0) == 0
+    assert latent.active_units_information(one_dim_model, x, threshold=0.99 * c0) == 1
     for bad in (-0.1, float("nan"), "0.01"):
         with pytest.raises(VaelibError, match="threshold"):
-            latent.active_units_kl(one_dim_model, x, threshold=bad)
+            latent.active_units_information(one_dim_model, x, threshold=bad)
 
 
 def test_unit_statistics_of_trained_models(vae, ae, digits):
@@ -300,13 +273,13 @@ def test_unit_statistics_of_trained_models(vae, ae, digits):
     # the per-dim KLs add up to the ELBO's KL term; the Burda count thresholds mean_variance
     assert float(stats["kl_nats"].sum()) == pytest.approx(likelihood.elbo(vae, x)["kl"], rel=1e-5)
     assert latent.active_units(vae, x) == int((stats["mean_variance"] > 0.01).sum())
-    assert latent.active_units_kl(vae, x) == int((stats["kl_nats"] > latent.KL_ACTIVE_THRESHOLD).sum())
     assert bool((stats["posterior_variance"] > 0).all())
     # a deterministic encoder: no posterior variance, infinite KL, every dim counts
     det = latent.unit_statistics(ae, x)
     assert torch.equal(det["posterior_variance"], torch.zeros(LATENT, dtype=torch.float64))
     assert bool(torch.isinf(det["kl_nats"]).all())
-    assert latent.active_units_kl(ae, x) == LATENT
+    with pytest.raises(VaelibError, match="stochastic"):
+        latent.active_units_information(ae, x)
     with pytest.raises(VaelibError, match="at least 2"):
         latent.unit_statistics(vae, x[:1])
 
@@ -342,93 +315,6 @@ def _logvars(n: int, d: int, sigma: float) -> torch.Tensor:
     return torch.full((n, d), 2 * math.log(sigma))
 
 
-@pytest.mark.parametrize("name, codes, low, high", [
-    # q = N(0, 16 I): log q/p = 15/32 |z|^2 - 8 log 16 < log 0.1 unless |z|^2 > 42 (chi2_16: p ~ 3e-4);
-    # the old KDE-percentile definition read 0.0 here
-    ("wide", 4.0 * _normal(2000, 16, seed=1), 0.99, 1.0),
-    # q = N(0, 0.01 I): q/p < 0.1 unless |z|^2 < 0.79
-    ("narrow", 0.1 * _normal(2000, 16, seed=1), 1.0, 1.0),
-    # q = N(3 * 1, I): log q/p = 3 sum z - 36 < log 0.1 unless sum z > 11.2 = 3.97 sd
-    ("shifted", _normal(2000, 8, seed=1, shift=3.0), 0.99, 1.0),
-    # q = p: a 10-component GMM fitted to 2,000 prior samples in 8-D; measured 0.007 - 0.01
-    ("matched", _normal(2000, 8, seed=1), 0.0, 0.03),
-    ("line", _line(2000, 8, seed=0), 0.99, 1.0),
-])
-def test_prior_hole_rate_of_fitted_codes(name, codes, low, high):
-    assert low <= latent.prior_hole_rate_fitted(codes, seed=0) <= high
-
-
-def test_prior_hole_rate_of_mixtures():
-    n, d = 2000, 8
-    # means ~ N(0, (1 - s^2) I), sigma = s: the mixture is N(0, I) in expectation, and close to it when s is not small
-    s = 0.7
-    means = math.sqrt(1 - s ** 2) * _normal(n, d, seed=2)
-    assert latent.prior_hole_rate_mixture(means, _logvars(n, d, s), seed=0) <= 0.01
-    # narrower components leave gaps: the rate grows as s shrinks
-    rates = [latent.prior_hole_rate_mixture(math.sqrt(1 - t ** 2) * _normal(n, d, seed=2), _logvars(n, d, t), seed=0)
-             for t in (0.7, 0.5, 0.3)]
-    assert rates == sorted(rates) and rates[-1] > 0.3, rates
-    # spikes (sigma = 0.01) at prior samples: the aggregate is a comb, almost every prior sample is in a hole
-    assert latent.prior_hole_rate_mixture(_normal(n, d, seed=3), _logvars(n, d, 0.01), seed=0) >= 0.99
-    # every component at the prior: q = p exactly
-    assert latent.prior_hole_rate_mixture(torch.zeros(10, d), torch.zeros(10, d)) == 0.0
-    # the ratio sets what counts as a hole: q = N(0, 4 I) has q/p > 1 far out, < 1 near 0
-    wide = latent.prior_hole_rate_mixture(torch.zeros(1, d), _logvars(1, d, 2.0), ratio=1.0)
-    assert latent.prior_hole_rate_mixture(torch.zeros(1, d), _logvars(1, d, 2.0), ratio=0.1) < wide
-    # the hole share of N(0, 4 I) at ratio 1: |z|^2 < (8/3) d log 2 (chi2_8 below 14.8: p = 0.94)
-    assert wide == pytest.approx(0.94, abs=0.02)
-
-
-def test_prior_hole_rate_of_models(prior_model, vae, ae, digits):
-    x = digits.x_train
-    # q(z|x) = N(0, I) for every x: the aggregate is the prior
-    assert latent.prior_hole_rate(prior_model, x) == 0.0
-    # dispatch: the exact mixture for stochastic encoders, a fitted GMM for deterministic ones
-    with torch.no_grad():
-        enc = vae.encode(x)
-        codes = ae.encode(x).mean
-    assert latent.prior_hole_rate(vae, x, seed=2) == latent.prior_hole_rate_mixture(enc.mean, enc.logvar, seed=2)
-    assert latent.prior_hole_rate(ae, x, seed=2) == latent.prior_hole_rate_fitted(codes, seed=2)
-    assert 0.0 <= latent.prior_hole_rate(vae, x, n_prior=500, batch_size=64) <= 1.0
-
-
-def test_prior_reference_never_reuses_the_codes_noise(prior_model, digits):
-    # codes drawn with the metric's own seed (as evaluate() does) must not be paired with the reference sample
-    codes = torch.randn(1000, 3, generator=torch.Generator().manual_seed(0))
-    div = latent.aggregate_divergences(codes, seed=0)
-    assert abs(div["mmd_to_prior"]) < 0.01 and div["sw_to_prior"] > 1e-4
-    # spikes at N(0, I) points drawn with the metric's seed: were the prior samples the same points,
-    # each would sit on a spike and the rate would be 0
-    spikes = torch.randn(2000, 3, generator=torch.Generator().manual_seed(0))
-    assert latent.prior_hole_rate_mixture(spikes, _logvars(2000, 3, 1e-3), n_prior=2000, seed=0) >= 0.99
-
-
-def test_prior_hole_rate_bad_input():
-    codes = _normal(100, 3, seed=0)
-    codes[1, 2] = float("nan")
-    codes[5, 0] = float("nan")
-    codes[7, 1] = float("nan")
-    with pytest.raises(VaelibError, match="means.*3 NaN"):
-        latent.prior_hole_rate_mixture(codes, torch.zeros(100, 3))
-    with pytest.raises(VaelibError, match="log-variances.*3 NaN"):
-        latent.prior_hole_rate_mixture(torch.zeros(100, 3), codes)
-    with pytest.raises(VaelibError, match="same shape"):
-        latent.prior_hole_rate_mixture(torch.zeros(100, 3), torch.zeros(100, 2))
-    with pytest.raises(VaelibError, match="same shape"):
-        latent.prior_hole_rate_mixture(torch.zeros(100, 3), torch.zeros(99, 3))
-    with pytest.raises(VaelibError, match="at least 20 codes, got 10"):
-        latent.prior_hole_rate_fitted(_normal(10, 3, seed=0))
-    with pytest.raises(VaelibError, match="at least 31 codes, got 25"):
-        latent.prior_hole_rate_fitted(_normal(25, 30, seed=0))
-    with pytest.raises(VaelibError, match="2-D"):
-        latent.prior_hole_rate_fitted(torch.zeros(10))
-    with pytest.raises(VaelibError, match="n_prior"):
-        latent.prior_hole_rate_mixture(torch.zeros(5, 3), torch.zeros(5, 3), n_prior=0)
-    for bad in (0.0, -1.0, float("inf"), float("nan")):
-        with pytest.raises(VaelibError, match="ratio"):
-            latent.prior_hole_rate_mixture(torch.zeros(5, 3), torch.zeros(5, 3), ratio=bad)
-
-
 def test_participation_ratio():
     assert latent.participation_ratio(_normal(5000, 8, seed=0)) == pytest.approx(8.0, rel=0.05)
     assert latent.participation_ratio(_line(5000, 8, seed=0)) == pytest.approx(1.0, abs=0.05)
@@ -442,7 +328,7 @@ def test_bad_codes_raise():
     codes[1, 2] = float("nan")
     codes[5, 0] = float("nan")
     codes[7, 1] = float("nan")
-    for fn in (latent.participation_ratio, latent.aggregate_divergences, latent.prior_hole_rate_fitted,
+    for fn in (latent.participation_ratio, latent.aggregate_divergences, latent.prior_hole_rate_smoothed,
                latent.gaussian_kl_to_prior):
         with pytest.raises(VaelibError, match="3 NaN"):
             fn(codes)

@@ -10,7 +10,7 @@ emits, in the submodule that owns it: ``likelihood`` (reconstruction, ELBO, IWAE
 deterministic-code bound, the exact likelihood at latent dim <= 2), ``latent`` (active units,
 participation ratio, mutual information, aggregate posterior vs prior, prior holes),
 ``code_space`` (an extra group: a classifier two-sample test of the codes against the prior and
-their TwoNN dimension), ``samples`` (FID, KID, precision/recall, sharpness of decoded samples of
+their TwoNN dimension), ``ais`` (an extra group: annealed importance sampling of log p(x) for any design), ``samples`` (FID, KID, precision/recall, sharpness of decoded samples of
 the samplers of :mod:`vaelib.samplers`, on the features of a small classifier trained on the same
 data: ``classifier``), ``smoothness`` (decoder Jacobian, interpolation path length) and the
 training cost (below). :mod:`vaelib.metrics.registry` says what a group is.
@@ -31,12 +31,12 @@ from ..errors import VaelibError, check_choice
 from ..models import AutoEncoder
 from ..samplers import DEFAULT_SAMPLERS as _DEFAULT_SAMPLERS, SAMPLERS
 from ..training import TrainResult
-from . import code_space, latent, likelihood, samples, smoothness
+from . import ais, code_space, latent, likelihood, samples, smoothness
 from .classifier import FeatureClassifier
 from .registry import EvaluationContext, MetricGroup
 
 #: Raise whenever a change to the metrics changes the numbers for the same model.
-METRICS_VERSION = 3
+METRICS_VERSION = 4
 
 
 def cost_metrics(ctx: EvaluationContext) -> dict[str, float]:
@@ -64,7 +64,7 @@ WALL_CLOCK_METRICS: tuple[str, ...] = tuple(COST_GROUP.emits)
 #: order of a record's keys).
 METRIC_GROUPS: dict[str, MetricGroup] = {group.name: group for group in (
     likelihood.METRIC_GROUP, latent.METRIC_GROUP, code_space.METRIC_GROUP, samples.METRIC_GROUP,
-    smoothness.METRIC_GROUP, COST_GROUP)}
+    smoothness.METRIC_GROUP, COST_GROUP, ais.METRIC_GROUP)}
 
 #: The groups :func:`evaluate` computes by default.
 GROUPS: tuple[str, ...] = tuple(name for name, group in METRIC_GROUPS.items() if group.default)
@@ -131,7 +131,7 @@ def evaluate(
     Returns a flat record ``{metric name: value}`` (names and units in :data:`METRIC_DOCS`), the
     groups' names in the order of :data:`METRIC_GROUPS`. ``groups`` selects among
     :data:`GROUPS` (likelihood / latent / samples / smoothness / cost) and :data:`EXTRA_GROUPS`
-    (code_space); ``samplers`` among prior / gaussian / gmm; every sampler draws ``n_samples``
+    (code_space, ais); ``samplers`` among prior / gaussian / gmm / two-stage; every sampler draws ``n_samples``
     codes, the same for every model. ``feature_classifier`` replaces the cached classifier of
     ``data`` (seed 0). Seeds make every number reproducible. Raises VaelibError for unknown
     names, too few samples, or NaN codes, never returning a silent NaN. Pass a dict as
