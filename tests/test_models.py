@@ -118,7 +118,9 @@ def test_wrong_code_shape_is_rejected():
         ({"hidden_dims": ()}, "hidden_dims must be a non-empty list"),
         ({"lr": float("nan")}, "lr must be > 0"),
         ({"likelihood": "poisson"}, "unknown likelihood 'poisson'"),
-        ({"design": "ae", "regulariser": "kl"}, "needs a stochastic head"),
+        ({"design": "ae", "regulariser": "kl"}, r"needs encoder noise.*L2 penalty on the codes: design .rae."),
+        ({"design": "vae", "patience": 5}, "set validation_fraction > 0"),
+        ({"design": "vae", "patience": 0, "validation_fraction": 0.2}, "patience must be an integer >= 1"),
     ],
 )
 def test_bad_config_values_are_rejected_with_a_message(kwargs, message):

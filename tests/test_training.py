@@ -99,3 +99,35 @@ def test_matmul_flop_counts_every_layer_forward_and_backward_but_the_datas_gradi
     forward = sum(2 * a * b for a, b in layers)
     backward = 2 * forward - 2 * 784 * 400                     # no gradient for the images themselves
     assert matmul_flop(model, history) == 2 * (100 * (forward + backward) + 10 * forward)
+
+
+def test_early_stopping_stops_when_validation_stalls_and_keeps_the_best_epochs_weights(digits):
+    from vaelib.data import validation_view
+    from vaelib.training import evaluate_loss
+
+    config = TrainConfig(design="vae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=400,
+                         validation_fraction=0.2, patience=5)
+    result = train(config, digits, progress=False)
+    h = result.history
+    assert h.epochs < 400, "the validation loss never stalled in 400 epochs"
+    assert h.epochs - h.best_epoch == 5 and len(h.validation["total"]) == h.epochs
+    best = h.validation["total"][h.best_epoch - 1]
+    assert best == min(h.validation["total"]) and all(v > best for v in h.validation["total"][h.best_epoch:])
+    # the weights returned are the best epoch's: scoring them again gives the recorded validation loss
+    x_val = validation_view(digits, config).x_test
+    assert evaluate_loss(result.model, x_val, config.batch_size, seed=config.seed + 3)["total"] == best
+    # without patience the same run records validation losses but trains every epoch and keeps the last weights
+    full = train(config.replace(patience=None, epochs=h.epochs), digits, progress=False)
+    assert full.history.best_epoch == full.history.epochs == h.epochs
+    assert full.history.validation == h.validation
+
+
+def test_history_records_each_units_kl_per_epoch_for_stochastic_encoders(digits):
+    vae = train(TrainConfig(design="vae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=3), digits,
+                progress=False).history
+    assert len(vae.unit_kl) == 3 and all(len(units) == 4 for units in vae.unit_kl)
+    # the units' KLs add up to the ELBO's KL term on the test split (the VAE's regulariser at beta = 1)
+    assert sum(vae.unit_kl[-1]) == pytest.approx(vae.test["regulariser"][-1], rel=1e-4)
+    ae = train(TrainConfig(design="ae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=2), digits,
+               progress=False).history
+    assert ae.unit_kl == [] and ae.validation == {} and ae.best_epoch == 2

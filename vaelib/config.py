@@ -86,11 +86,16 @@ class TrainConfig:
     the model for selections (``vaelib.selection``), so the test split is only ever used to score.
     ``n_train`` trains on that many images of the (remaining) training split, for data-size sweeps.
     Both default to "the whole training split".
+
+    ``patience`` stops training early: after every epoch the model is scored on its validation
+    images (so ``validation_fraction`` must be > 0), training stops when that validation loss has
+    not improved for ``patience`` epochs (``epochs`` is then the cap), and the weights of the best
+    epoch are kept. None (the default) trains for exactly ``epochs``.
     """
 
     #: Fields added after version 0.3.0: written into :meth:`to_dict` only when set, so the cache
     #: keys and checkpoints of every model trained before they existed stay valid.
-    OPTIONAL_FIELDS = {"validation_fraction": 0.0, "n_train": None}
+    OPTIONAL_FIELDS = {"validation_fraction": 0.0, "n_train": None, "patience": None}
 
     design: str = "vae"
     dataset: str = "mnist5k"
@@ -111,6 +116,7 @@ class TrainConfig:
     n_points: int = 2000
     validation_fraction: float = 0.0
     n_train: int | None = None
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("design", self.design, DESIGNS)
@@ -144,12 +150,21 @@ class TrainConfig:
             if isinstance(self.n_train, bool) or not isinstance(self.n_train, int) or self.n_train < 2:
                 raise VaelibError(f"n_train must be an integer >= 2 (or None for the whole training split), "
                                   f"got {self.n_train!r}")
+        if self.patience is not None:
+            if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
+                raise VaelibError(f"patience must be an integer >= 1 (or None to train for all epochs), "
+                                  f"got {self.patience!r}")
+            if float(self.validation_fraction) == 0.0:
+                raise VaelibError("early stopping (patience) scores the model on validation images: set "
+                                  "validation_fraction > 0, e.g. 0.2")
         if not 0.0 < self.test_fraction < 1.0:
             raise VaelibError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}")
         if self.head == "deterministic" and REGULARISERS[self.regulariser_name].needs_distribution:
             raise VaelibError(
-                f"regulariser {self.regulariser_name!r} needs a stochastic head; design {self.design!r} "
-                f"is deterministic. Use 'mmd', 'sliced-wasserstein', 'moments', 'l2' or 'none'"
+                f"regulariser {self.regulariser_name!r} is a per-sample KL, which needs encoder noise: with the "
+                f"deterministic encoder of design {self.design!r} the KL of a point mass is infinite. Its limit as "
+                f"sigma0 -> 0 is the L2 penalty on the codes: design 'rae' (regulariser 'l2'). Other choices: "
+                f"'mmd', 'sliced-wasserstein', 'moments' or 'none'"
             )
 
     # ---- derived -----------------------------------------------------------
@@ -157,6 +172,11 @@ class TrainConfig:
     def head(self) -> str:
         """The encoder head of the design: 'deterministic', 'fixed-variance' or 'gaussian'."""
         return DESIGNS[self.design].head
+
+    @property
+    def encoder_noise(self) -> str:
+        """How z is random given x: 'none' (z = f(x)), 'fixed' (mu(x) + sigma0 eps) or 'learned' (mu(x) + sigma(x) eps)."""
+        return {"deterministic": "none", "fixed-variance": "fixed", "gaussian": "learned"}[self.head]
 
     @property
     def regulariser_name(self) -> str:

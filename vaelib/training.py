@@ -22,7 +22,7 @@ with warnings.catch_warnings():
 
 from . import numerics
 from .config import TrainConfig
-from .data import Dataset, check_data, dataset_for, training_view
+from .data import Dataset, check_data, dataset_for, training_view, validation_view
 from .errors import TrainingDivergedError, VaelibError
 from .models import AutoEncoder, build_model
 from .optim import Adam
@@ -38,6 +38,10 @@ class History:
     batch size); ``test[term][e]`` the same on the test split after that epoch.
     ``epoch_seconds[e]`` is the wall time of the training pass of epoch ``e`` (test
     evaluation excluded). ``n_train`` and ``n_test`` count the images of each split.
+    ``validation[term][e]`` is the term on the config's validation images (empty when it holds
+    none out); ``unit_kl[e]`` the mean KL(q(z_d|x) || N(0, 1)) of each latent dim on the test split
+    (nats; stochastic encoders only, empty otherwise); ``best_epoch`` the epoch whose weights the
+    model kept (the last one unless early stopping kept an earlier one, 1-based; 0 before training).
     """
 
     train: dict[str, list[float]] = field(default_factory=lambda: {t: [] for t in TERMS})
@@ -45,6 +49,9 @@ class History:
     epoch_seconds: list[float] = field(default_factory=list)
     n_train: int = 0
     n_test: int = 0
+    validation: dict[str, list[float]] = field(default_factory=dict)
+    unit_kl: list[list[float]] = field(default_factory=list)
+    best_epoch: int = 0
 
     @property
     def epochs(self) -> int:
@@ -70,13 +77,15 @@ class History:
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible dict."""
         return {"train": self.train, "test": self.test, "epoch_seconds": self.epoch_seconds, "n_train": self.n_train,
-                "n_test": self.n_test}
+                "n_test": self.n_test, "validation": self.validation, "unit_kl": self.unit_kl,
+                "best_epoch": self.best_epoch}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "History":
         """Inverse of :meth:`to_dict`."""
         return cls(train=d["train"], test=d["test"], epoch_seconds=d["epoch_seconds"], n_train=d["n_train"],
-                   n_test=d.get("n_test", 0))
+                   n_test=d.get("n_test", 0), validation=d.get("validation", {}), unit_kl=d.get("unit_kl", []),
+                   best_epoch=d.get("best_epoch", len(d["epoch_seconds"])))
 
     def to_frame(self):
         """A pandas DataFrame, one row per epoch, columns ``train_<term>``, ``test_<term>``, ``seconds``."""
@@ -158,12 +167,15 @@ def train(
 
     ``data`` defaults to :func:`vaelib.data.dataset_for` ``(config)``; the model
     trains on :func:`vaelib.data.training_view` of it (all of its training split unless the config
-    holds a validation share out or sets ``n_train``).
+    holds a validation share out or sets ``n_train``). With a validation share the loss terms on its
+    validation images are recorded after every epoch; with ``config.patience`` training stops when
+    the validation total has not improved for that many epochs, and the best epoch's weights are kept.
     Raises VaelibError for data the likelihood cannot take, and TrainingDivergedError
     (naming epoch and step) if a loss turns NaN or infinite.
     """
     if data is None:
         data = dataset_for(config)
+    x_val = validation_view(data, config).x_test if config.validation_fraction > 0 else None
     data = training_view(data, config)   # less the validation share, cut to n_train: identity by default
     bernoulli = config.likelihood == "bernoulli"
     check_data(data.x_train, bernoulli=bernoulli, name="training data")
@@ -181,7 +193,10 @@ def train(
     noise_gen = make_generator(config.seed + 1, device)
     x_train = data.x_train.to(device)
     x_test = data.x_test.to(device)
-    history = History(n_train=x_train.shape[0], n_test=x_test.shape[0])
+    x_val = x_val.to(device) if x_val is not None else None
+    history = History(n_train=x_train.shape[0], n_test=x_test.shape[0],
+                      validation={t: [] for t in TERMS} if x_val is not None else {})
+    best_state: dict[str, torch.Tensor] | None = None
 
     bar = tqdm(range(1, config.epochs + 1), desc=f"{config.design} z={config.latent_dim}", disable=not progress,
                leave=False)
@@ -210,10 +225,37 @@ def train(
             history.train[name].append(s / n_seen)
         for name, value in evaluate_loss(model, x_test, config.batch_size, seed=config.seed + 2).items():
             history.test[name].append(value)
+        if model.stochastic:
+            history.unit_kl.append(unit_kl(model, x_test))
         bar.set_postfix(train=f"{history.train['total'][-1]:.1f}", test=f"{history.test['total'][-1]:.1f}")
+        if x_val is None:
+            history.best_epoch = epoch
+            continue
+        for name, value in evaluate_loss(model, x_val, config.batch_size, seed=config.seed + 3).items():
+            history.validation[name].append(value)
+        if history.best_epoch == 0 or history.validation["total"][-1] < history.validation["total"][history.best_epoch - 1]:
+            history.best_epoch = epoch
+            if config.patience is not None:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif config.patience is not None and epoch - history.best_epoch >= config.patience:
+            break
+    if best_state is not None and history.best_epoch < history.epochs:
+        model.load_state_dict(best_state)   # early stopping keeps the best validation epoch's weights
+    elif config.patience is None:
+        history.best_epoch = history.epochs
     model.eval()
     return TrainResult(model=model, config=config, history=history)
 
 
-__all__ = ["History", "TrainResult", "TERMS", "evaluate_loss", "make_generator", "matmul_flop",
-           "train"]
+@torch.no_grad()
+def unit_kl(model: AutoEncoder, x: torch.Tensor) -> list[float]:
+    """Mean KL(q(z_d|x) || N(0, 1)) over the rows of ``x`` for each latent dim d, in nats (a list of latent_dim)."""
+    was_training = model.training
+    model.eval()
+    enc = model.encode(x)
+    logvar = enc.logvar.expand_as(enc.mean)
+    model.train(was_training)
+    return (0.5 * (enc.mean.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0).tolist()
+
+
+__all__ = ["History", "TrainResult", "TERMS", "evaluate_loss", "make_generator", "matmul_flop", "train", "unit_kl"]
