@@ -66,20 +66,34 @@ def _is_default_split(data: Dataset, config: TrainConfig) -> bool:
     return data.split is not None and data.split == split_for(config)
 
 
+#: The evaluations :func:`train_many` caches: keyword arguments of :func:`vaelib.metrics.evaluate_cached`, each.
+Evaluations = list[dict[str, Any]]
+
+
+def _as_evaluations(evaluate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> Evaluations:
+    """``evaluate`` as a list of keyword-argument dicts: one mapping is one evaluation, None is none."""
+    if evaluate is None:
+        return []
+    if isinstance(evaluate, Mapping):
+        return [dict(evaluate)]
+    return [dict(e) for e in evaluate]
+
+
 def _train_and_evaluate(config: TrainConfig, data: Dataset, cache_dir: str | Path | None,
-                        evaluate: dict[str, Any] | None) -> None:
-    """Train (or load) the model of ``config`` into the cache; with ``evaluate``, cache its evaluation too."""
+                        evaluations: Evaluations) -> None:
+    """Train (or load) the model of ``config`` into the cache, then cache each of its ``evaluations``."""
     result = load_or_train(config, data=data, cache_dir=cache_dir, progress=False)
-    if evaluate is not None:
+    if evaluations:
         from .metrics import evaluate_cached
 
-        evaluate_cached(result, data, cache_dir=cache_dir, **evaluate)
+        for kwargs in evaluations:
+            evaluate_cached(result, data, cache_dir=cache_dir, **kwargs)
 
 
-def _worker_job(config_json: str, cache_dir: str | None, evaluate: dict[str, Any] | None) -> None:
+def _worker_job(config_json: str, cache_dir: str | None, evaluations: Evaluations) -> None:
     """In a worker: :func:`_train_and_evaluate` on the data set the config names."""
     config = TrainConfig.from_dict(json.loads(config_json))
-    _train_and_evaluate(config, dataset_for(config), cache_dir, evaluate)
+    _train_and_evaluate(config, dataset_for(config), cache_dir, evaluations)
 
 
 def _remove_partial_files(cache_dir: str | Path | None) -> None:
@@ -91,8 +105,8 @@ def _remove_partial_files(cache_dir: str | Path | None) -> None:
 
 
 def _pending(configs: Sequence[TrainConfig], data: Dataset | None, cache_dir: str | Path | None,
-             evaluate: Mapping[str, Any] | None) -> list[TrainConfig]:
-    """The distinct configs whose model, or (with ``evaluate``) whose evaluation record, is not cached yet."""
+             evaluations: Evaluations) -> list[TrainConfig]:
+    """The distinct configs whose model, or one of whose ``evaluations``' records, is not cached yet."""
     from .metrics import evaluation_cache_path
 
     out, seen, datasets = [], set(), {}
@@ -102,11 +116,12 @@ def _pending(configs: Sequence[TrainConfig], data: Dataset | None, cache_dir: st
             continue
         seen.add(key)
         missing = not cache_path(config, cache_dir).exists()
-        if not missing and evaluate is not None:
+        if not missing and evaluations:
             split = split_for(config)
             if split not in datasets:
                 datasets[split] = data if data is not None else dataset_for(config)
-            missing = not evaluation_cache_path(config, datasets[split], cache_dir=cache_dir, **evaluate).exists()
+            missing = not all(evaluation_cache_path(config, datasets[split], cache_dir=cache_dir, **kwargs).exists()
+                              for kwargs in evaluations)
         if missing:
             out.append(config)
     return out
@@ -118,7 +133,7 @@ def train_many(
     data: Dataset | None = None,
     cache_dir: str | Path | None = None,
     workers: int | None = None,
-    evaluate: Mapping[str, Any] | None = None,
+    evaluate: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     progress: bool = True,
 ) -> list[TrainResult]:
     """Train (or load from the cache) every model of ``configs``; return their TrainResults, in order.
@@ -127,8 +142,9 @@ def train_many(
     :func:`default_workers`, capped by the number of models to train), each with one
     thread, and written to the cache; then every result is loaded in this process.
     With ``evaluate`` (keyword arguments of :func:`vaelib.metrics.evaluate_cached`, e.g.
-    ``{"n_samples": 1000}``) the workers also compute and cache each model's evaluation, so
-    that the caller's ``evaluate_cached`` calls find them. Duplicate configs are trained once.
+    ``{"n_samples": 1000}``, or a list of such dicts for several evaluations) the workers also
+    compute and cache each model's evaluations, so that the caller's ``evaluate_cached`` calls
+    find them. Duplicate configs are trained once.
 
     ``data``: the data set for the models (default: the one each config names, as
     :func:`vaelib.train` loads it). Workers always load the data set a config names, so a
@@ -140,8 +156,8 @@ def train_many(
     for config in configs:
         if not isinstance(config, TrainConfig):
             raise VaelibError(f"train_many takes TrainConfigs, got {type(config).__name__}")
-    evaluate = dict(evaluate) if evaluate is not None else None
-    todo = _pending(configs, data, cache_dir, evaluate)
+    evaluations = _as_evaluations(evaluate)
+    todo = _pending(configs, data, cache_dir, evaluations)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise VaelibError(f"workers must be a whole number >= 1, got {workers!r}")
     n_workers = min(workers if workers is not None else default_workers(), len(todo))
@@ -149,15 +165,15 @@ def train_many(
     own_data = data is not None and any(not _is_default_split(data, c) for c in todo)
     if todo and (n_workers <= 1 or own_data):
         for config in tqdm(todo, desc="training", disable=not progress):
-            _train_and_evaluate(config, data if data is not None else dataset_for(config), cache_dir, evaluate)
+            _train_and_evaluate(config, data if data is not None else dataset_for(config), cache_dir, evaluations)
     elif todo:
-        _run_workers(todo, n_workers, cache_dir, evaluate, progress)
+        _run_workers(todo, n_workers, cache_dir, evaluations, progress)
     trained = {c.to_json() for c in todo}   # logged as trained by whoever trained them; not as loaded again
     return [load_checkpoint(cache_path(c, cache_dir), expected_config=c) if c.to_json() in trained
             else load_or_train(c, data=data, cache_dir=cache_dir, progress=False) for c in configs]
 
 
-def _worker_main(conn: Connection, cache_dir: str | None, evaluate: dict[str, Any] | None) -> None:
+def _worker_main(conn: Connection, cache_dir: str | None, evaluations: Evaluations) -> None:
     """A worker process: one thread, Ctrl-C left to the parent; trains the configs it receives until told to stop.
 
     Receives a config as JSON (``None``: stop) and answers ``None`` when it is cached, or the
@@ -169,7 +185,7 @@ def _worker_main(conn: Connection, cache_dir: str | None, evaluate: dict[str, An
     torch.set_num_threads(1)
     while (job := conn.recv()) is not None:
         try:
-            _worker_job(job, cache_dir, evaluate)
+            _worker_job(job, cache_dir, evaluations)
         except Exception as error:  # noqa: BLE001 - every error goes back to the parent, which raises it
             conn.send(_portable(error))
         else:
@@ -200,7 +216,7 @@ def _stop(processes: Sequence[multiprocessing.process.BaseProcess], grace: float
 
 
 def _run_workers(todo: list[TrainConfig], n_workers: int, cache_dir: str | Path | None,
-                 evaluate: dict[str, Any] | None, progress: bool) -> None:
+                 evaluations: Evaluations, progress: bool) -> None:
     """Train ``todo`` on ``n_workers`` fresh processes, each fed the next config when it finishes one.
 
     A worker's error is raised here (after every worker is stopped); so is the death of a worker.
@@ -215,7 +231,7 @@ def _run_workers(todo: list[TrainConfig], n_workers: int, cache_dir: str | Path 
     try:
         for _ in range(n_workers):
             parent_end, child_end = context.Pipe()
-            process = context.Process(target=_worker_main, args=(child_end, cache, evaluate), daemon=True,
+            process = context.Process(target=_worker_main, args=(child_end, cache, evaluations), daemon=True,
                                       name="vaelib-worker")
             process.start()
             child_end.close()

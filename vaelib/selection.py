@@ -23,7 +23,8 @@ from .errors import VaelibError
 VALIDATION_FRACTION = 0.2
 
 #: What a selection computes on the validation images: the likelihood terms and prior-sample quality.
-VALIDATION_EVALUATE: dict[str, Any] = {"groups": ("likelihood", "samples"), "samplers": ("prior",), "split": "validation"}
+VALIDATION_EVALUATE: dict[str, Any] = {"groups": ("likelihood", "samples", "code_space"), "samplers": ("prior",),
+                                       "split": "validation"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,36 @@ class Selection:
         return f"{self.field} by validation {self.metric} ({better} wins): {scores} -> {self.best:g}{edge}"
 
 
+def validation_configs(base: TrainConfig, field: str, grid: Sequence[float]) -> list[TrainConfig]:
+    """The candidates of a selection: ``base`` with ``field`` set to each value of ``grid`` and the validation
+    share (:data:`VALIDATION_FRACTION`) held out of its training split. VaelibError for an empty or repeating
+    grid or an unknown field."""
+    grid = list(grid)
+    if not grid:
+        raise VaelibError("a validation sweep needs at least one value")
+    if len(set(grid)) != len(grid):
+        raise VaelibError(f"the grid of {field} repeats values: {grid}")
+    if field not in base.to_dict() and field not in TrainConfig.OPTIONAL_FIELDS:
+        raise VaelibError(f"{field!r} is not a TrainConfig field")
+    return [base.replace(**{field: value, "validation_fraction": VALIDATION_FRACTION}) for value in grid]
+
+
+def validation_table(configs: Sequence[TrainConfig], field: str, *, data: Dataset, n_samples: int = 1000,
+                     cache_dir: str | None = None) -> pd.DataFrame:
+    """The validation metrics of trained candidates (:func:`validation_configs`), one row per value of ``field``.
+
+    Loads each model and its record from the caches (evaluating what is missing, here). Columns
+    as :data:`VALIDATION_EVALUATE` (names and units in :data:`vaelib.metrics.METRIC_DOCS`).
+    """
+    from .cache import load_or_train
+    from .metrics import evaluate_cached
+
+    settings = {**VALIDATION_EVALUATE, "n_samples": n_samples}
+    rows = [evaluate_cached(load_or_train(c, data=data, cache_dir=cache_dir, progress=False), data,
+                            cache_dir=cache_dir, **settings) for c in configs]
+    return pd.DataFrame(rows, index=pd.Index([getattr(c, field) for c in configs], name=field))
+
+
 def validation_sweep(base: TrainConfig, field: str, grid: Sequence[float], *, data: Dataset | None = None,
                      n_samples: int = 1000, cache_dir: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Train ``base`` with ``field`` set to each value of ``grid`` on the training split less the validation
@@ -66,22 +97,13 @@ def validation_sweep(base: TrainConfig, field: str, grid: Sequence[float], *, da
     Models and records come from the caches when present; missing ones train in parallel
     (:func:`vaelib.train_many`).
     """
-    from .metrics import evaluate_cached
     from .parallel import train_many
 
-    grid = list(grid)
-    if not grid:
-        raise VaelibError("a validation sweep needs at least one value")
-    if len(set(grid)) != len(grid):
-        raise VaelibError(f"the grid of {field} repeats values: {grid}")
-    if field not in base.to_dict() and field not in TrainConfig.OPTIONAL_FIELDS:
-        raise VaelibError(f"{field!r} is not a TrainConfig field")
+    configs = validation_configs(base, field, grid)
     data = data if data is not None else dataset_for(base)
-    configs = [base.replace(**{field: value, "validation_fraction": VALIDATION_FRACTION}) for value in grid]
-    settings = {**VALIDATION_EVALUATE, "n_samples": n_samples}
-    results = train_many(configs, data=data, cache_dir=cache_dir, evaluate=settings, progress=progress)
-    rows = [evaluate_cached(r, data, cache_dir=cache_dir, **settings) for r in results]
-    return pd.DataFrame(rows, index=pd.Index(grid, name=field))
+    train_many(configs, data=data, cache_dir=cache_dir, evaluate={**VALIDATION_EVALUATE, "n_samples": n_samples},
+               progress=progress)
+    return validation_table(configs, field, data=data, n_samples=n_samples, cache_dir=cache_dir)
 
 
 def select(table: pd.DataFrame, metric: str, *, maximise: bool = False) -> Selection:
@@ -92,4 +114,5 @@ def select(table: pd.DataFrame, metric: str, *, maximise: bool = False) -> Selec
                      scores={float(v): float(s) for v, s in table[metric].items()})
 
 
-__all__ = ["Selection", "VALIDATION_EVALUATE", "VALIDATION_FRACTION", "select", "validation_sweep"]
+__all__ = ["Selection", "VALIDATION_EVALUATE", "VALIDATION_FRACTION", "select", "validation_configs", "validation_sweep",
+           "validation_table"]

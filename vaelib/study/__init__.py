@@ -19,8 +19,10 @@ from .answer import answer_at_a_glance, write_answer
 from .claim_table import CLAIMS, BookClaim, book_claims, claim, mention_claims
 from .contestants import ROLES, ClaimRoles, head_to_head_designs
 from .history import VERDICTS_0_3_0, changes_since_0_3_0
-from .runner import (HEAD_TO_HEAD_RECORD_DOCS, HeadToHead, matched_epochs, noise_only_mutual_information,
-                     run_comparison, run_head_to_head)
+from .factorial import CELLS, Cell, Tuned, cell, cell_config
+from .records import STUDIES_DIR, provenance, read_study, write_study
+from .runner import (HEAD_TO_HEAD_RECORD_DOCS, STUDY_NAME, HeadToHead, load_head_to_head, matched_epochs,
+                     noise_only_mutual_information, run_head_to_head, run_study)
 from .sanity import IWAE_MC_TOLERANCE, sanity_checks
 from .settings import HeadToHeadSettings, as_option_text
 from .tables import format_mean_std, summary_table
@@ -28,5 +30,5 @@ from .tables import format_mean_std, summary_table
 __all__ = ["BookClaim", "CLAIMS", "ClaimRoles", "HEAD_TO_HEAD_RECORD_DOCS", "HeadToHead", "HeadToHeadSettings",
            "IWAE_MC_TOLERANCE", "ROLES", "VERDICTS_0_3_0", "answer_at_a_glance", "as_option_text", "book_claims",
            "changes_since_0_3_0", "claim", "format_mean_std", "head_to_head_designs", "matched_epochs",
-           "mention_claims", "noise_only_mutual_information", "run_comparison", "run_head_to_head", "sanity_checks",
+           "mention_claims", "noise_only_mutual_information", "run_head_to_head", "sanity_checks",
            "summary_table", "write_answer"]
