@@ -1,4 +1,4 @@
-"""Claims "a is lower than b", tested on records of runs: cases, results, and the verdict table.
+"""Claims "a is lower (or higher) than b", tested on records of runs: cases, results, and the verdict table.
 
 Generic claim machinery; the book's own claims are a table in :mod:`vaelib.study.claim_table`.
 A record is a dict (or a DataFrame row) with a ``design`` label, a ``latent_dim``, a ``seed``
@@ -61,6 +61,7 @@ class ClaimResult:
     verdict: str
     measured: str
     digits: int = 2
+    expected: str = "lower"          # the claim: a is 'lower' (or 'higher') than b
 
     def outcome_text(self, lower: str = "lower", higher: str = "higher", digits: int | None = None) -> str:
         """The outcome per condition in words, e.g. ``lower at d=2 (40.1 vs 55.3), no significant
@@ -105,7 +106,8 @@ def metric_values(frame: pd.DataFrame, design: str, latent_dim: int, metric: str
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim "a is lower than b", what the literature expects, what would refute it, and its cases.
+    """A claim "a is lower than b" (``expected="higher"``: "a is higher than b"), what the literature expects,
+    what would refute it, and its cases.
 
     :meth:`test` compares a with b over seeds in every case (Welch's t-test) and derives the verdict
     with Holm's correction across the cases (:func:`vaelib.stats.verdict_over_dims`).
@@ -120,6 +122,7 @@ class Claim:
     cases: tuple[Case, ...]
     condition: str = "d"
     digits: int = 2
+    expected: str = "lower"
 
     def test(self, frame: pd.DataFrame) -> ClaimResult:
         """The claim's :class:`ClaimResult` on the records in ``frame``; VaelibError when a case has no records."""
@@ -127,11 +130,12 @@ class Claim:
             raise VaelibError(f"claim {self.key} has no case to test")
         comparisons = [compare_means(metric_values(frame, *c.a), metric_values(frame, *c.b)) for c in self.cases]
         conditions = [c.condition for c in self.cases]
-        outcomes, adjusted, verdict = verdict_over_dims(comparisons, conditions, name=self.condition)
+        outcomes, adjusted, verdict = verdict_over_dims(comparisons, conditions, name=self.condition,
+                                                        expected=self.expected)
         measured = "; ".join(f"{self.condition}={k}: " + c.describe(self.a_label, self.b_label, self.digits, p_adjusted=q)
                              for k, c, q in zip(conditions, comparisons, adjusted))
         return ClaimResult(self.key, self.claim, self.literature, self.refuted_if, self.condition, conditions,
-                           comparisons, adjusted, outcomes, verdict, measured, self.digits)
+                           comparisons, adjusted, outcomes, verdict, measured, self.digits, self.expected)
 
 
 def lower_claim_result(frame: pd.DataFrame, a: ClaimSide, b: ClaimSide, dims: Sequence[int] | None = None,

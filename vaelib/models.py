@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .blas import Linear
+from .blas import Conv2d, ConvTranspose2d, Linear
 from .config import TrainConfig
 from .errors import VaelibError
 from .regularisers import Regulariser, get_regulariser
@@ -63,14 +63,17 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class ConvTrunk(nn.Module):
-    """Small conv net for square images: (B, s*s) -> 32 ch s/2 -> 64 ch s/4 -> hidden_dims (ReLU)."""
+    """Small conv net for square images: (B, s*s) -> 32 ch s/2 -> 64 ch s/4 -> hidden_dims (ReLU).
+
+    Its convolutions are :class:`vaelib.blas.Conv2d` (``torch.nn.Conv2d`` on the canonical kernels).
+    """
 
     def __init__(self, side: int, hidden_dims: tuple[int, ...]):
         super().__init__()
         self.side = side
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),   # s x s -> s/2 x s/2
-            nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),  # s/2 -> s/4
+            Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(),   # s x s -> s/2 x s/2
+            Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),  # s/2 -> s/4
             nn.Flatten(),
         )
         flat = 64 * (side // 4) ** 2
@@ -78,6 +81,28 @@ class ConvTrunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x.view(-1, 1, self.side, self.side)))
+
+
+class ConvDecoder(nn.Module):
+    """The conv trunk's mirror: z -> reversed hidden_dims -> 64 ch s/4 -> 32 ch s/2 -> 1 ch s x s (flattened output).
+
+    Transposed convolutions (:class:`vaelib.blas.ConvTranspose2d`) of kernel 4, stride 2, padding 1,
+    with ReLU between layers and none on the output (logits or means, as the MLP decoder's).
+    """
+
+    def __init__(self, side: int, latent_dim: int, hidden_dims: tuple[int, ...]):
+        super().__init__()
+        self.side = side
+        self.fc = nn.Sequential(mlp([latent_dim, *reversed(hidden_dims), 64 * (side // 4) ** 2]), nn.ReLU())
+        self.deconv = nn.Sequential(
+            ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),   # s/4 -> s/2
+            ConvTranspose2d(32, 1, 4, stride=2, padding=1),               # s/2 -> s
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's output for codes ``z`` (batch, latent_dim); shape (batch, s * s)."""
+        h = self.fc(z).view(-1, 64, self.side // 4, self.side // 4)
+        return self.deconv(h).reshape(z.shape[0], self.side * self.side)
 
 
 class AutoEncoder(nn.Module):
@@ -120,7 +145,8 @@ class AutoEncoder(nn.Module):
         h = hidden_dims[-1]
         # the Gaussian head computes mean and log-variance with one layer (one matmul, then split)
         self.to_code = Linear(h, 2 * latent_dim if head == "gaussian" else latent_dim)
-        self.decoder = mlp([latent_dim, *reversed(hidden_dims), data_dim])
+        self.decoder = (ConvDecoder(image_shape[0], latent_dim, hidden_dims) if trunk == "conv"
+                        else mlp([latent_dim, *reversed(hidden_dims), data_dim]))
         self.register_buffer("fixed_logvar", torch.tensor(2.0 * math.log(sigma0)), persistent=False)
 
     @property
@@ -266,5 +292,5 @@ def build_model(config: TrainConfig, data_dim: int, image_shape: tuple[int, int]
     )
 
 
-__all__ = ["AutoEncoder", "ConvTrunk", "ENCODE_BATCH_SIZE", "Encoding", "LossTerms", "LOGVAR_RANGE", "build_model",
+__all__ = ["AutoEncoder", "ConvDecoder", "ConvTrunk", "ENCODE_BATCH_SIZE", "Encoding", "LossTerms", "LOGVAR_RANGE", "build_model",
            "mlp"]

@@ -103,33 +103,37 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def verdict_over_dims(comparisons: Sequence[Comparison], dims: Sequence[int],
-                      name: str = "d") -> tuple[list[str], list[float], str]:
-    """The book's rule for a claim "a is lower than b" tested at several latent dims (or, with
-    ``name="n"``, several training-set sizes: any family of conditions).
+                      name: str = "d", expected: str = "lower") -> tuple[list[str], list[float], str]:
+    """The book's rule for a claim "a is lower than b" (or, with ``expected="higher"``, "a is higher
+    than b") tested at several latent dims (or, with ``name="n"``, several training-set sizes: any
+    family of conditions).
 
     Returns (outcome per dim, Holm-adjusted p-value per dim, verdict). A dim's outcome is
-    'lower' or 'higher' when its Holm-adjusted p-value is below :data:`ALPHA`, else 'same'.
-    Verdict: 'confirmed' (lower at every dim), 'refuted' (higher at every dim), 'depends on
-    latent dim' (significantly lower at some dims and higher at others), 'inconclusive'
-    (no dim differs), or, when only some dims differ and all in one direction,
-    'confirmed at d=..., inconclusive at d=...' (likewise 'refuted at ...').
+    'lower' or 'higher' (a against b) when its Holm-adjusted p-value is below :data:`ALPHA`, else
+    'same'. Verdict: 'confirmed' (the expected direction at every dim), 'refuted' (the opposite at
+    every dim), 'depends on latent dim' (significant both ways), 'inconclusive' (no dim differs),
+    or, when only some dims differ and all in one direction, 'confirmed at d=..., inconclusive at
+    d=...' (likewise 'refuted at ...').
     """
+    if expected not in ("lower", "higher"):
+        raise VaelibError(f"expected must be 'lower' or 'higher', got {expected!r}")
+    opposite = "higher" if expected == "lower" else "lower"
     adjusted = holm([c.p_value for c in comparisons])
     outcomes = ["same" if not q < ALPHA else "lower" if c.difference < 0 else "higher"
                 for c, q in zip(comparisons, adjusted)]
     where = {o: ", ".join(str(d) for d, x in zip(dims, outcomes) if x == o) for o in ("lower", "higher", "same")}
-    if all(o == "lower" for o in outcomes):
+    if all(o == expected for o in outcomes):
         verdict = "confirmed"
-    elif all(o == "higher" for o in outcomes):
+    elif all(o == opposite for o in outcomes):
         verdict = "refuted"
     elif all(o == "same" for o in outcomes):
         verdict = "inconclusive"
-    elif "lower" in outcomes and "higher" in outcomes:
-        verdict = "depends on latent dim"
-    elif "lower" in outcomes:
-        verdict = f"confirmed at {name}={where['lower']}; inconclusive at {name}={where['same']}"
+    elif expected in outcomes and opposite in outcomes:
+        verdict = "depends on latent dim" if name == "d" else "depends on the condition"
+    elif expected in outcomes:
+        verdict = f"confirmed at {name}={where[expected]}; inconclusive at {name}={where['same']}"
     else:
-        verdict = f"refuted at {name}={where['higher']}; inconclusive at {name}={where['same']}"
+        verdict = f"refuted at {name}={where[opposite]}; inconclusive at {name}={where['same']}"
     return outcomes, adjusted, verdict
 
 

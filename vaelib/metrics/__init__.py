@@ -31,7 +31,7 @@ from ..errors import VaelibError, check_choice
 from ..models import AutoEncoder
 from ..samplers import DEFAULT_SAMPLERS as _DEFAULT_SAMPLERS, SAMPLERS
 from ..training import TrainResult
-from . import ais, code_space, latent, likelihood, samples, smoothness
+from . import ais, classifier, code_space, latent, likelihood, samples, smoothness
 from .classifier import FeatureClassifier
 from .registry import EvaluationContext, MetricGroup
 
@@ -117,6 +117,7 @@ def evaluate(
     iwae_k: int = 50,
     seed: int = 0,
     feature_classifier: FeatureClassifier | None = None,
+    features: str = "main",
     timings: dict[str, float] | None = None,
     split: str = "test",
 ) -> dict[str, float]:
@@ -133,7 +134,8 @@ def evaluate(
     :data:`GROUPS` (likelihood / latent / samples / smoothness / cost) and :data:`EXTRA_GROUPS`
     (code_space, ais); ``samplers`` among prior / gaussian / gmm / two-stage; every sampler draws ``n_samples``
     codes, the same for every model. ``feature_classifier`` replaces the cached classifier of
-    ``data`` (seed 0). Seeds make every number reproducible. Raises VaelibError for unknown
+    ``data``, which is the one ``features`` names (:data:`vaelib.metrics.classifier.FEATURE_EXTRACTORS`:
+    the book's ``"main"``, or the independently trained ``"second"``). Seeds make every number reproducible. Raises VaelibError for unknown
     names, too few samples, or NaN codes, never returning a silent NaN. Pass a dict as
     ``timings`` to receive the seconds spent per group, on the shared codes and on loading the
     classifier (for the benchmark).
@@ -149,6 +151,7 @@ def evaluate(
         check_choice("metric group", g, GROUPS + EXTRA_GROUPS)
     for s in samplers:
         check_choice("sampler", s, SAMPLERS)
+    check_choice("feature extractor", features, classifier.FEATURE_EXTRACTORS)
     if n_samples < 2:
         raise VaelibError(f"n_samples must be >= 2, got {n_samples}")
     if net.data_dim != data.dim:
@@ -157,7 +160,7 @@ def evaluate(
     net.eval()
     ctx = EvaluationContext(model=net, result=result, data=data, trained_on=trained_on, scored=scored, split=split,
                             samplers=tuple(samplers), n_samples=n_samples, iwae_k=iwae_k, seed=seed,
-                            given_classifier=feature_classifier)
+                            given_classifier=feature_classifier, features=features)
     record: dict[str, float] = {}
     clock = _Clock(timings)
     codes_checked = classifier_loaded = False

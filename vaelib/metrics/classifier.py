@@ -32,6 +32,11 @@ CLASSIFIER_VERSION = 2
 #: Sizes of the two hidden layers; the second is the feature layer.
 HIDDEN_DIMS: tuple[int, int] = (256, 128)
 
+#: The feature extractors the sample metrics can use, by name: (training seed, hidden sizes). "main" is the
+#: book's; "second" is trained independently (another seed) with another architecture, to show that
+#: sample-quality verdicts do not hang on one classifier.
+FEATURE_EXTRACTORS: dict[str, tuple[int, tuple[int, int]]] = {"main": (0, HIDDEN_DIMS), "second": (1, (512, 64))}
+
 #: Training hyperparameters (part of the cache key).
 EPOCHS = 15
 BATCH_SIZE = 100
@@ -132,9 +137,10 @@ def train_classifier(
     *,
     seed: int = 0,
     epochs: int = EPOCHS,
+    hidden_dims: tuple[int, int] = HIDDEN_DIMS,
     progress: bool = False,
 ) -> FeatureClassifier:
-    """Train a :class:`FeatureClassifier` on ``data.x_train`` and return it in eval mode (on the CPU).
+    """Train a :class:`FeatureClassifier` (hidden sizes ``hidden_dims``) on ``data.x_train``; return it in eval mode (CPU).
 
     Adam (lr 1.5e-3, batch 100; :class:`vaelib.optim.Adam`), cross-entropy, random whole-pixel
     shifts for 28x28 images, one CPU thread. Deterministic for ``seed``: weights are initialised inside a forked RNG and
@@ -147,7 +153,7 @@ def train_classifier(
     x, y = data.x_train.cpu(), data.y_train.cpu()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = FeatureClassifier(data.dim, data.n_classes)
+        model = FeatureClassifier(data.dim, data.n_classes, tuple(hidden_dims))
     params = list(model.parameters())
     optimiser = Adam(params, lr=LR)   # the fused kernel of the VAE's training loop (torch.optim's unfused
                                       # update takes its square root from MKL's CPU-dispatched vector maths)
@@ -178,7 +184,8 @@ def classifier_accuracy(clf: FeatureClassifier, x: torch.Tensor, y: torch.Tensor
     return float((clf.logits(x).argmax(dim=1) == y).float().mean())
 
 
-def classifier_cache_path(data: Dataset, *, seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+def classifier_cache_path(data: Dataset, *, seed: int = 0, hidden_dims: tuple[int, int] = HIDDEN_DIMS,
+                          cache_dir: str | Path | None = None) -> Path:
     """Path of the cached classifier: ``<cache>/classifiers/<dataset>-<hash>.pt``.
 
     The hash (:func:`vaelib.store.key`, 16 hex digits) covers the training tensors themselves
@@ -186,7 +193,7 @@ def classifier_cache_path(data: Dataset, *, seed: int = 0, cache_dir: str | Path
     the numerics in force, and :data:`CLASSIFIER_VERSION`.
     """
     meta = {"version": CLASSIFIER_VERSION, "numerics": numerics.current().cache_tag, "dataset": data.name,
-            "seed": seed, "hidden": list(HIDDEN_DIMS),
+            "seed": seed, "hidden": list(hidden_dims),
             "epochs": EPOCHS, "batch_size": BATCH_SIZE, "lr": LR, "n_classes": data.n_classes,
             "image_shape": list(data.image_shape or []), "shape": list(data.x_train.shape)}
     key = store.key(meta, data.x_train.detach().cpu().contiguous().numpy().tobytes(),
@@ -196,7 +203,8 @@ def classifier_cache_path(data: Dataset, *, seed: int = 0, cache_dir: str | Path
 
 def _save_state(model: FeatureClassifier, path: Path) -> None:
     """Write the classifier's state_dict (with its sizes) to ``path`` atomically (:func:`vaelib.store.write_torch`)."""
-    payload = {"dim": model.dim, "n_classes": model.n_classes,
+    payload = {"dim": model.dim, "n_classes": model.n_classes, "hidden_dims": [m.out_features for m in model.body
+                                                                             if isinstance(m, nn.Linear)],
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     store.write_torch(path, payload)
 
@@ -205,7 +213,8 @@ def _load_state(path: Path, data: Dataset) -> FeatureClassifier:
     """Load a classifier written by :func:`_save_state`; CheckpointError if the file is damaged."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        model = FeatureClassifier(int(payload["dim"]), int(payload["n_classes"]))
+        hidden = tuple(int(h) for h in payload.get("hidden_dims", HIDDEN_DIMS))
+        model = FeatureClassifier(int(payload["dim"]), int(payload["n_classes"]), hidden)
         model.load_state_dict(payload["state_dict"])
     except Exception as e:  # noqa: BLE001 - any failure here means a bad file
         raise CheckpointError(
@@ -221,23 +230,24 @@ def load_or_train_classifier(
     data: Dataset,
     *,
     seed: int = 0,
+    hidden_dims: tuple[int, int] = HIDDEN_DIMS,
     cache_dir: str | Path | None = None,
     progress: bool = False,
 ) -> FeatureClassifier:
-    """Return the feature classifier for ``data`` and ``seed``: from the cache if present, else train and cache it.
+    """Return the feature classifier for ``data``, ``seed`` and ``hidden_dims``: from the cache, else train and cache it.
 
     The cache file is :func:`classifier_cache_path`, written atomically and read with
     ``torch.load(weights_only=True)``. A damaged file raises CheckpointError naming it.
     """
-    path = classifier_cache_path(data, seed=seed, cache_dir=cache_dir)
+    path = classifier_cache_path(data, seed=seed, hidden_dims=hidden_dims, cache_dir=cache_dir)
     if path.exists():
         return _load_state(path, data)
-    model = train_classifier(data, seed=seed, progress=progress)
+    model = train_classifier(data, seed=seed, hidden_dims=hidden_dims, progress=progress)
     _save_state(model, path)
     return model
 
 
 __all__ = [
-    "CLASSIFIER_VERSION", "FeatureClassifier", "classifier_accuracy", "classifier_cache_path",
+    "CLASSIFIER_VERSION", "FEATURE_EXTRACTORS", "FeatureClassifier", "classifier_accuracy", "classifier_cache_path",
     "load_or_train_classifier", "train_classifier",
 ]

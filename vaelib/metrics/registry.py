@@ -24,7 +24,7 @@ from ..data import Dataset
 from ..errors import VaelibError
 from ..models import AutoEncoder
 from ..training import TrainResult
-from .classifier import FeatureClassifier, load_or_train_classifier
+from .classifier import FEATURE_EXTRACTORS, FeatureClassifier, load_or_train_classifier
 
 #: Declared names that start with this stand for one name per sampler: ``"<sampler>/fid"`` is
 #: emitted as ``"prior/fid"``, ``"gaussian/fid"`` and so on.
@@ -43,7 +43,7 @@ class EvaluationContext:
     ``result`` is None when a bare :class:`AutoEncoder` is evaluated. ``samplers`` names the
     samplers of :mod:`vaelib.samplers` to score; ``n_samples`` codes each; ``iwae_k`` importance
     samples; ``seed`` seeds every random draw. ``given_classifier`` is the caller's feature
-    classifier, if any.
+    classifier, if any; otherwise ``features`` names the cached one (:data:`vaelib.metrics.classifier.FEATURE_EXTRACTORS`).
     """
 
     model: AutoEncoder
@@ -57,6 +57,7 @@ class EvaluationContext:
     iwae_k: int
     seed: int
     given_classifier: FeatureClassifier | None = None
+    features: str = "main"
 
     @cached_property
     def x_scored(self) -> torch.Tensor:
@@ -87,7 +88,8 @@ class EvaluationContext:
         """
         clf = self.given_classifier
         if clf is None:
-            clf = load_or_train_classifier(self.data, seed=0)
+            seed, hidden = FEATURE_EXTRACTORS[self.features]
+            clf = load_or_train_classifier(self.data, seed=seed, hidden_dims=hidden)
         return clf.to(self.model.device).eval()
 
 

@@ -102,7 +102,10 @@ def read_study(folder: str | Path, names: Sequence[str], *, refresh: str) -> tup
         path = folder / f"{name}.csv"
         if not path.is_file():
             raise VaelibError(f"the study at {folder} has no {name}.csv: run `{refresh}`")
-        tables[name] = pd.read_csv(path, index_col=0)
+        try:
+            tables[name] = pd.read_csv(path, index_col=0)
+        except pd.errors.EmptyDataError:   # an empty table (a study without sweeps)
+            tables[name] = pd.DataFrame()
     return tables, meta
 
 

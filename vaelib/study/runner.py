@@ -18,10 +18,10 @@ one :class:`vaelib.study.HeadToHeadSettings`:
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ HEAD_TO_HEAD_RECORD_DOCS: dict[str, str] = {
     "config": "the model's TrainConfig as JSON",
     "train_bce_nats": "reconstruction of the model's own training images, as recon_bce_nats (nats/image)",
     "gen_gap_nats": "recon_bce_nats minus train_bce_nats (nats/image)",
+    "gmm_gain_fid": "prior/fid minus gmm/fid: what the ex-post GMM gains over N(0, I) samples (FID units)",
+    "gmm_gain_log_fid": "log(prior/fid) minus log(gmm/fid): the same gain, relative (unitless)",
 }
 
 #: The name of the head-to-head's study: its records live in ``book/_generated/studies/head-to-head``.
@@ -96,13 +98,15 @@ def model_record(label: str, config: TrainConfig, data: Dataset, evaluations: Se
         record.update(evaluate_cached(result, data, cache_dir=cache_dir, **kwargs))
     own = training_view(data, config)
     train_bce = reconstruction_errors(result.model, own.x_train.to(result.model.device))["bce_nats"]
+    gains = {"gmm_gain_fid": record["prior/fid"] - record["gmm/fid"],
+             "gmm_gain_log_fid": math.log(record["prior/fid"]) - math.log(record["gmm/fid"])}
     return {"design": label, "encoder_noise": config.encoder_noise, "regulariser": config.regulariser_name,
             "weight": config.regulariser_weight if config.regulariser_name != "none" else float("nan"),
             "sigma0": config.sigma0 if config.encoder_noise == "fixed" else float("nan"),
             "latent_dim": config.latent_dim, "seed": config.seed, "n_train": int(own.x_train.shape[0]),
             "epochs_trained": result.history.epochs, "weights_sha256": weights_digest(result.model),
             "config": config.to_json(), **record, "train_bce_nats": train_bce,
-            "gen_gap_nats": record["recon_bce_nats"] - train_bce}
+            "gen_gap_nats": record["recon_bce_nats"] - train_bce, **gains}
 
 
 def noise_only_mutual_information(dataset: str, latent_dim: int, seed: int, data: Dataset | None = None) -> float:
@@ -194,7 +198,7 @@ class HeadToHead:
     dim); ``sweeps``: every candidate's validation metrics; ``tuned``: the chosen settings per latent
     dim; ``data_intrinsic_dim``: TwoNN estimate of the training images' intrinsic dimension;
     ``data_sizes``: the training-set sizes of claim 7 (the smaller ones; the full set is the main
-    models'); ``settings``: what was run.
+    models'); ``settings``: what was run; ``extra``: further tables to write, by file stem.
     """
 
     records: list[dict[str, Any]]
@@ -205,6 +209,7 @@ class HeadToHead:
     data_sizes: list[int]
     n_train: int
     settings: HeadToHeadSettings
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -255,7 +260,8 @@ class HeadToHead:
 
     def summary(self) -> pd.DataFrame:
         """Mean and std over seeds of every numeric metric per (design, latent dim) (:func:`vaelib.study.summary_table`)."""
-        frame = self.frame.drop(columns=["n_train", "config", "weights_sha256", "encoder_noise", "regulariser"])
+        frame = self.frame.drop(columns=["n_train", "config", "weights_sha256", "encoder_noise", "regulariser"],
+                                errors="ignore")
         return summary_table(frame.to_dict("records"))
 
     def selection_table(self) -> pd.DataFrame:
@@ -267,15 +273,15 @@ class HeadToHead:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The run's tables by file stem: records, sweeps, selections, summary, verdicts, sanity."""
         return {"records": pd.DataFrame(self.records), "sweeps": self.sweeps, "selections": self.selection_table(),
-                "summary": self.summary(), "verdicts": self.verdicts(), "sanity": self.sanity()}
+                "summary": self.summary(), "verdicts": self.verdicts(), "sanity": self.sanity(), **self.extra}
 
-    def write(self, out: str | Path, *, seconds: float = 0.0, command: str = "") -> list[Path]:
+    def write(self, out: str | Path, *, seconds: float = 0.0, command: str = "", study: str = STUDY_NAME) -> list[Path]:
         """Write :meth:`tables` as CSV (exact floats), ``summary.md`` and ``verdicts.md``, and ``provenance.json``
         (:func:`vaelib.study.records.provenance`, with the settings, the tuned values and the data's intrinsic dim)
         into ``out``, atomically. Returns the paths written."""
         from .. import store
 
-        meta = provenance(STUDY_NAME, seconds, command or f"python -m vaelib study {STUDY_NAME}")
+        meta = provenance(study, seconds, command or f"python -m vaelib study {study}")
         meta.update(settings=asdict(self.settings), tuned={str(d): asdict(t) for d, t in self.tuned.items()},
                     data_intrinsic_dim=self.data_intrinsic_dim, data_sizes=self.data_sizes, n_train=self.n_train)
         tables = self.tables()
@@ -287,6 +293,16 @@ class HeadToHead:
         return paths
 
 
+def meta_study(folder: str | Path) -> str:
+    """The study name that wrote ``folder`` (its provenance), or the head-to-head's when there is none yet."""
+    path = Path(folder) / "provenance.json"
+    if path.is_file():
+        import json
+
+        return json.loads(path.read_text()).get("study", STUDY_NAME).split("/")[0]
+    return STUDY_NAME
+
+
 def load_head_to_head(folder: str | Path | None = None) -> HeadToHead:
     """The :class:`HeadToHead` of the committed study in ``folder`` (default ``book/_generated/studies/head-to-head``).
 
@@ -295,7 +311,7 @@ def load_head_to_head(folder: str | Path | None = None) -> HeadToHead:
     """
     folder = Path(folder) if folder is not None else STUDIES_DIR / STUDY_NAME
     tables, meta = read_study(folder, ("records", "sweeps", "selections"),
-                              refresh=f"python -m vaelib study {STUDY_NAME}")
+                              refresh=f"python -m vaelib study {meta_study(folder)}")
     records = [{k: v for k, v in row.items() if not (isinstance(v, float) and v != v)}
                for row in tables["records"].to_dict("records")]
     sweeps = tables["sweeps"]
