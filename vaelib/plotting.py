@@ -19,8 +19,12 @@ from .training import History
 #: One colour per design, used by every figure so a design looks the same everywhere.
 DESIGN_COLOURS: dict[str, str] = {
     "ae": "#4c72b0", "rae": "#8172b3", "mean-only": "#dd8452", "vae": "#55a868",
-    "wae-mmd": "#c44e52", "swae": "#937860", "moments": "#da8bc3",
+    "wae-mmd": "#c44e52", "swae": "#937860", "moments": "#da8bc3", "fixed": "#e6a157", "fixed-mmd": "#a0522d",
+    "learned": "#8fd19e", "learned-mmd": "#2f7d4a", "cv-vae": "#b07aa1",
 }
+
+#: One colour per encoder noise level (the factorial's rows), for figures drawn by noise level.
+NOISE_COLOURS: dict[str, str] = {"none": "#4c72b0", "fixed": "#dd8452", "learned": "#55a868"}
 
 
 def use_book_style() -> None:
@@ -147,9 +151,11 @@ def plot_verdicts(results: Mapping[str, ClaimResult | NotTested], alpha: float =
         ax.text(1.02, y, r.verdict, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
         if not isinstance(r, ClaimResult):
             continue
+        sign = 1.0 if r.expected == "lower" else -1.0    # drawn so that left of 0 is the predicted direction
         for k, c, q in zip(r.conditions, r.comparisons, r.adjusted):
             scale = abs(c.mean_b) or 1.0
-            mid, lo, hi = (100 * v / scale for v in (c.difference, c.ci_low, c.ci_high))
+            mid = 100 * sign * c.difference / scale
+            lo, hi = sorted(100 * sign * v / scale for v in (c.ci_low, c.ci_high))
             colour = colours[(r.condition, k)]
             yy = y + offsets[(r.condition, k)]
             if np.isfinite(lo) and np.isfinite(hi):
@@ -163,12 +169,55 @@ def plot_verdicts(results: Mapping[str, ClaimResult | NotTested], alpha: float =
     ax.set_xscale("symlog", linthresh=10)
     ax.set_yticks(range(len(keys)), [f"claim {k}" for k in reversed(keys)])
     ax.set_ylim(-0.6, len(keys) - 0.4)
-    ax.set_xlabel("difference a - b [% of |b|, symlog]  (left of 0: the direction the claim predicts)")
+    ax.set_xlabel("difference a - b [% of |b|, symlog], signed so that left of 0 is the direction the claim predicts")
     ax.legend(fontsize=7, ncol=min(6, len(colours) + 2), loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.3 / len(keys)))
     ax.grid(axis="y", alpha=0)
     fig.tight_layout()
     return fig
 
 
-__all__ = ["DESIGN_COLOURS", "design_colour", "image_grid", "plot_history", "plot_unit_statistics", "plot_verdicts", "scatter_codes",
+def plot_factorial(frame, cells: Mapping[str, tuple[str, str]], metrics: Mapping[str, str], dims: Sequence[int],
+                                  ) -> plt.Figure:
+    """The factorial at a glance: for each latent dim (row) and metric (column), each regulariser column on the x
+    axis and one line per encoder noise level, the mean over seeds with its 95 % interval (t over seeds).
+
+    ``frame`` holds one record per model (``design``, ``latent_dim`` and the metrics); ``cells`` maps a
+    design label to its (noise level, regulariser column); ``metrics`` maps a metric to its axis label
+    (with units). The gap between the lines in one column is what the encoder's randomness changes
+    there; the slope along a line is what the regulariser changes.
+    """
+    from scipy import stats
+
+    columns = list(dict.fromkeys(col for _, col in cells.values()))
+    noises = list(dict.fromkeys(noise for noise, _ in cells.values()))
+    fig, axes = plt.subplots(len(dims), len(metrics), figsize=(3.6 * len(metrics), 2.6 * len(dims) + 0.4),
+                             squeeze=False)
+    for i, d in enumerate(dims):
+        for j, (metric, label) in enumerate(metrics.items()):
+            ax = axes[i, j]
+            for k, noise in enumerate(noises):
+                xs, ms, hs = [], [], []
+                for x, col in enumerate(columns):
+                    design = next((lab for lab, (n, c) in cells.items() if n == noise and c == col), None)
+                    rows = frame[(frame["design"] == design) & (frame["latent_dim"] == d)][metric].dropna()
+                    if design is None or rows.empty:
+                        continue
+                    half = float(stats.t.ppf(0.975, len(rows) - 1) * rows.std(ddof=1) / np.sqrt(len(rows))) \
+                        if len(rows) > 1 else 0.0
+                    xs.append(x + (k - 1) * 0.08)
+                    ms.append(float(rows.mean()))
+                    hs.append(half)
+                ax.errorbar(xs, ms, yerr=hs, marker="o", ms=4, capsize=2, color=NOISE_COLOURS.get(noise, "k"),
+                            label=f"noise: {noise}")
+            ax.set_xticks(range(len(columns)), columns, fontsize=8)
+            ax.set_title(f"{label.split(' [')[0]}, latent dim {d}", fontsize=9)
+            ax.set_ylabel(label, fontsize=8)
+            if i == len(dims) - 1:
+                ax.set_xlabel("regulariser on the codes", fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["DESIGN_COLOURS", "NOISE_COLOURS", "design_colour", "plot_factorial", "image_grid", "plot_history", "plot_unit_statistics", "plot_verdicts", "scatter_codes",
            "use_book_style"]

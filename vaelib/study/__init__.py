@@ -15,7 +15,7 @@ notebook helpers do; ``tests/test_study.py`` checks).
 """
 from __future__ import annotations
 
-from .answer import bottom_line, write_bottom_line
+from .answer import ANSWER_ALT, answer_figure, bottom_line, write_answer_figure, write_bottom_line
 from .claim_table import CLAIMS, QUESTIONS, BookClaim, book_claims, claim, claim_families, claim_family, mention_claims
 from .factorial import CELLS, Cell, Tuned, cell, cell_config
 from .records import STUDIES_DIR, provenance, read_study, write_study
@@ -25,7 +25,7 @@ from .sanity import IWAE_MC_TOLERANCE, sanity_checks
 from .settings import HeadToHeadSettings, as_option_text
 from .tables import format_mean_std, summary_table
 
-__all__ = ["BookClaim", "CELLS", "CLAIMS", "Cell", "HEAD_TO_HEAD_RECORD_DOCS", "HeadToHead", "HeadToHeadSettings",
+__all__ = ["ANSWER_ALT", "BookClaim", "answer_figure", "write_answer_figure", "CELLS", "CLAIMS", "Cell", "HEAD_TO_HEAD_RECORD_DOCS", "HeadToHead", "HeadToHeadSettings",
            "IWAE_MC_TOLERANCE", "QUESTIONS", "STUDIES_DIR", "STUDY_NAME", "Tuned", "as_option_text", "book_claims",
            "bottom_line", "cell", "cell_config", "claim", "claim_families", "claim_family", "format_mean_std",
            "load_head_to_head", "matched_epochs", "mention_claims", "noise_only_mutual_information", "provenance",

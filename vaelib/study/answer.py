@@ -51,20 +51,38 @@ def cite(*keys: str) -> str:
 
 
 def _pick(result: ClaimResult | NotTested, **sentences: str) -> str:
-    """The sentence for ``result``'s :func:`kind` (keys confirmed / refuted / inconclusive / mixed; 'mixed' and
-    'not tested' fall back to 'inconclusive')."""
+    """The sentence for ``result``'s :func:`kind` (keys confirmed / refuted / inconclusive / mixed; a missing
+    'mixed' and 'not tested' fall back to 'inconclusive')."""
     k = kind(result)
     return sentences.get(k) or sentences["inconclusive"]
 
 
+def where(result: ClaimResult | NotTested, good: str, bad: str) -> str:
+    """The outcome per condition in words, grouped: e.g. ``better at d=2, 8; worse at d=32``, where ``good`` is the
+    direction the claim expects and ``bad`` the opposite; ``no significant difference`` for the rest."""
+    if isinstance(result, NotTested):
+        return result.measured
+    words = {result.expected: good, ("higher" if result.expected == "lower" else "lower"): bad,
+             "same": "no significant difference"}
+    groups: dict[str, list[str]] = {}
+    for k, o in zip(result.conditions, result.outcomes):
+        groups.setdefault(words[o], []).append(str(k))
+    return "; ".join(f"{w} at {result.condition}={', '.join(ks)}" for w, ks in groups.items())
+
+
 def three_numbers(results: Mapping[str, ClaimResult | NotTested], family: str) -> str:
-    """Sample quality of a family in three numbers and the blur statistic, a - b with 95 % intervals, and whether
-    they agree: the text that every sample-quality sentence carries."""
+    """Sample quality of a family: FID a - b with its 95 % intervals, then precision and recall (where each is
+    better or worse) and whether the three agree, and the blur statistic's verdict."""
     rows = {n: results[f"{family}.{n}"] for n in ("fid", "precision", "recall", "blur")}
     kinds = {kind(r) for n, r in rows.items() if n != "blur"}
-    agree = "FID, precision and recall agree" if len(kinds) == 1 else "FID, precision and recall disagree"
-    return (f"FID {effect(rows['fid'])}; precision {effect(rows['precision'])}; recall {effect(rows['recall'])}; "
-            f"{agree}; pixel entropy (blur) {effect(rows['blur'])}")
+    agree = "the three agree" if len(kinds) == 1 else "the three disagree"
+    return (f"FID {effect(rows['fid'])}; precision {where(rows['precision'], 'better', 'worse')}; recall "
+            f"{where(rows['recall'], 'better', 'worse')}: {agree}; blur (pixel entropy) "
+            f"{where(rows['blur'], 'lower', 'higher')}")
+
+
+def _designs(results: Mapping[str, ClaimResult | NotTested], prefix: str, kinds: set[str]) -> list[str]:
+    return [k.split(".", 1)[1] for k, r in results.items() if k.startswith(prefix + ".") and kind(r) in kinds]
 
 
 def bottom_line(h2h: HeadToHead) -> str:
@@ -72,11 +90,16 @@ def bottom_line(h2h: HeadToHead) -> str:
     measured differences (a - b, with 95 % intervals over seeds) and a link to the verdicts."""
     r = h2h.results()
     s = h2h.settings
-    lik2 = [k.split(".")[1] for k in r if k.startswith("L1.") and kind(r[k]) == "confirmed"]
-    tie2 = [k.split(".")[1] for k in r if k.startswith("L1.") and kind(r[k]) in ("inconclusive", "mixed")]
-    up2 = [k.split(".")[1] for k in r if k.startswith("L1.") and kind(r[k]) == "refuted"]
-    likd = [k.split(".")[1] for k in r if k.startswith("L2.") and kind(r[k]) == "confirmed"]
-    tied = [k.split(".")[1] for k in r if k.startswith("L2.") and kind(r[k]) in ("inconclusive", "mixed")]
+
+    def listed(names: list[str], text: str) -> str:
+        return f"{', '.join(names)} {text}" if names else ""
+
+    likelihood = []
+    for prefix, scope in (("L1", "at latent dim 2, where log p(x) is exact"), ("L2", "above it (AIS estimates)")):
+        parts = [listed(_designs(r, prefix, {"confirmed"}), "below the VAE"),
+                 listed(_designs(r, prefix, {"refuted"}), "above it"),
+                 listed(_designs(r, prefix, {"inconclusive", "mixed", "not tested"}), "not told apart or mixed")]
+        likelihood.append(f"{scope}: {'; '.join(p for p in parts if p)} ({cite(prefix)})")
     sentences = [
         _pick(r["G3.fid"],
               confirmed="**Does a generator need a random z? No.** A deterministic autoencoder, sampled from a "
@@ -84,54 +107,54 @@ def bottom_line(h2h: HeadToHead) -> str:
                         "from its prior",
               refuted="**Does a generator need a random z? Here, yes.** The VAE sampled from its prior gives better "
                       "samples than a deterministic autoencoder with a Gaussian mixture fitted to its codes",
+              mixed="**Does a generator need a random z? It depends on the latent dim.** A deterministic autoencoder "
+                    "with a Gaussian mixture fitted to its codes against the VAE sampled from its prior: "
+                    + where(r["G3.fid"], "better", "worse"),
               inconclusive="**Does a generator need a random z? Not measurably.** A deterministic autoencoder with a "
                            "Gaussian mixture fitted to its codes and the VAE sampled from its prior are not told apart")
-        + f" (AE + GMM minus VAE: {three_numbers(r, 'G3')}; {cite('G3')}). "
-        + _pick(r["G1.fid"],
-                confirmed="The asker's own proposal, deterministic codes matched to N(0, I) by MMD, also beats the "
-                          "VAE's prior samples",
-                refuted="The asker's own proposal, deterministic codes matched to N(0, I) by MMD, samples worse than "
-                        "the VAE from the prior",
-                inconclusive="The asker's own proposal, deterministic codes matched to N(0, I) by MMD, samples about "
-                             "as well as the VAE from the prior")
-        + f" (WAE-MMD minus VAE: FID {effect(r['G1.fid'])}; precision {effect(r['G1.precision'])}; recall "
-          f"{effect(r['G1.recall'])}; {cite('G1')}).",
+        + f" (AE + GMM minus VAE: {three_numbers(r, 'G3')}; {cite('G3')}).",
+        "**Does the asker's own proposal work?** Deterministic codes matched to N(0, I) by MMD (WAE-MMD) against the "
+        f"VAE, both sampled from the prior: FID {where(r['G1.fid'], 'better', 'worse')} ({effect(r['G1.fid'])}); "
+        f"precision {where(r['G1.precision'], 'better', 'worse')}; recall {where(r['G1.recall'], 'better', 'worse')} "
+        f"({cite('G1')}).",
         _pick(r["R1.c2st"],
-              confirmed="**What does a random z buy? It fills the latent space.** Under the same aggregate MMD, learned "
+              confirmed="**What does a random z buy? A fuller latent space.** Under the same aggregate MMD, learned "
                         "encoder noise makes the codes harder to tell from N(0, I) than deterministic codes, above the "
                         "data's intrinsic dimension",
               refuted="**What does a random z buy? Not a fuller latent space.** Under the same aggregate MMD, "
                       "deterministic codes are the harder ones to tell from N(0, I) above the data's intrinsic dimension",
+              mixed="**What does a random z buy? It depends on the latent dim.** Under the same aggregate MMD, learned "
+                    "noise against none, how hard the codes are to tell from N(0, I): "
+                    + where(r["R1.c2st"], "harder", "easier"),
               inconclusive="**What does a random z buy? Not measurably a fuller latent space.** Under the same aggregate "
                            "MMD, learned noise does not change how easily the codes are told from N(0, I) above the "
                            "data's intrinsic dimension")
-        + f" (classifier two-sample accuracy, learned sigma minus none: {effect(r['R1.c2st'])}; by MMD "
-          f"{effect(r['R1.mmd'])}; {cite('R1')}). "
+        + f" (two-sample classifier accuracy, learned minus none: {effect(r['R1.c2st'])}; {cite('R1')}). "
         + _pick(r["R2"],
-                confirmed="Noise also smooths the decoder",
-                refuted="Noise does not smooth the decoder: it roughens it",
-                inconclusive="Whether noise smooths the decoder is not resolved")
+                confirmed="Noise does smooth the decoder",
+                refuted="Noise roughens the decoder rather than smoothing it",
+                mixed="Whether noise smooths the decoder depends on the latent dim",
+                inconclusive="That noise smooths the decoder is not shown")
         + f" (scaled Jacobian norm, fixed noise minus none, no penalty on either: {effect(r['R2'])}; {cite('R2')}).",
         _pick(r["S1.fid"],
-              confirmed="**Which part buys it?** Learning sigma(x) matters: under the same per-sample KL, the VAE's "
+              confirmed="**Which part of it matters?** Learning sigma(x): under the same per-sample KL, the VAE's "
                         "prior samples beat the best fixed sigma0's",
-              refuted="**Which part buys it?** Not the learned sigma(x): under the same per-sample KL, the best fixed "
-                      "sigma0 gives better prior samples than the VAE",
-              inconclusive="**Which part buys it?** Learned and fixed noise sample alike under the same per-sample KL")
-        + f" (VAE minus fixed sigma0: {three_numbers(r, 'S1')}; {cite('S1')}); "
+              refuted="**Which part of it matters?** Not the learned sigma(x): under the same per-sample KL, the best "
+                      "fixed sigma0 gives better prior samples than the VAE by FID",
+              mixed="**Which part of it matters?** Learned against fixed noise under the same per-sample KL, by FID: "
+                    + where(r["S1.fid"], "learned better", "fixed better"),
+              inconclusive="**Which part of it matters?** Learned and fixed noise sample alike under the same "
+                           "per-sample KL")
+        + f" (VAE minus fixed sigma0: {three_numbers(r, 'S1')}; {cite('S1')}). "
         + _pick(r["S3"],
-                confirmed="and without a per-sample KL the learned noise does not survive: under aggregate MMD alone "
+                confirmed="Without a per-sample KL the learned noise does not survive: under aggregate MMD alone "
                           "sigma(x) shrinks",
-                refuted="and under aggregate MMD alone sigma(x) stays wider than the VAE's",
-                inconclusive="and under aggregate MMD alone sigma(x) ends up about as wide as the VAE's")
+                refuted="Under aggregate MMD alone sigma(x) stays wider than the VAE's",
+                mixed="Under aggregate MMD alone, sigma(x) against the VAE's: " + where(r["S3"], "narrower", "wider"),
+                inconclusive="Under aggregate MMD alone sigma(x) ends up about as wide as the VAE's")
         + f" (mean posterior sd, MMD minus KL: {effect(r['S3'])}; {cite('S3')}).",
-        "**What does it cost?** In likelihood, at latent dim 2, where log p(x) is exact: "
-        + (f"{', '.join(lik2)} score below the VAE; " if lik2 else "no design scores below the VAE; ")
-        + (f"{', '.join(tie2)} are not told apart from it" if tie2 else "none ties with it")
-        + (f"; {', '.join(up2)} score above it" if up2 else "")
-        + f" ({cite('L1')}). Above latent dim 2 (AIS estimates): "
-        + (f"{', '.join(likd)} below the VAE; " if likd else "no design below the VAE; ")
-        + (f"{', '.join(tied)} not told apart" if tied else "none ties") + f" ({cite('L2')}).",
+        "**What does training without a likelihood bound cost in likelihood?** Each design's log p(x) against the "
+        "VAE's, " + "; ".join(likelihood) + ".",
         f"**Scope.** `{s.dataset}` ({h2h.n_train:,} training images, one split), MLP encoders and decoders, {s.epochs} "
         f"epochs, latent dims {', '.join(map(str, s.latent_dims))}, every setting tuned on a validation split at "
         f"each latent dim (seed {s.seeds[0]}), {len(s.seeds)} training seeds, one feature classifier for FID, "
@@ -141,6 +164,48 @@ def bottom_line(h2h: HeadToHead) -> str:
     return "\n".join(f"* {t}" for t in sentences) + "\n"
 
 
+#: The answer figure's metrics and axis labels (units in brackets).
+ANSWER_METRICS: dict[str, str] = {
+    "prior/fid": "prior-sample FID [classifier features]",
+    "prior/precision": "prior-sample precision [fraction]",
+    "agg_c2st_accuracy": "codes vs N(0, I): C2ST accuracy [fraction]",
+}
+
+#: The answer figure's alt text.
+ANSWER_ALT = ("Nine panels: for latent dims 2, 8 and 32 (rows), the prior-sample FID, the prior-sample precision and the "
+              "accuracy of a classifier telling codes from N(0, I) (columns), plotted against the regulariser on the "
+              "codes (none, per-sample, aggregate), one line per encoder noise level (none, fixed, learned), with "
+              "95 % intervals over seeds.")
+
+
+def answer_figure(h2h: HeadToHead):
+    """The figure that backs the bottom line: the 3 x 3 factorial (:func:`vaelib.plotting.plot_factorial`) of
+    :data:`ANSWER_METRICS` at every latent dim; a matplotlib Figure (alt text :data:`ANSWER_ALT`)."""
+    from ..plotting import plot_factorial
+    from .factorial import CELLS
+
+    cells = {label: (c.noise, c.column) for label, c in CELLS.items() if c.column is not None}
+    return plot_factorial(h2h.frame, cells, ANSWER_METRICS, h2h.dims)
+
+
+def write_answer_figure(h2h: HeadToHead, path: str | Path) -> Path:
+    """Draw :func:`answer_figure` in the book's style and save it as a PNG at ``path``; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..plotting import use_book_style
+
+    use_book_style()
+    fig = answer_figure(h2h)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def write_bottom_line(h2h: HeadToHead, path: str | Path) -> Path:
     """Write :func:`bottom_line` to ``path`` (atomically); returns the path."""
     from .. import store
@@ -148,4 +213,5 @@ def write_bottom_line(h2h: HeadToHead, path: str | Path) -> Path:
     return store.write_bytes(Path(path), bottom_line(h2h).encode())
 
 
-__all__ = ["VERDICTS_LINK", "bottom_line", "cite", "effect", "kind", "three_numbers", "write_bottom_line"]
+__all__ = ["ANSWER_ALT", "ANSWER_METRICS", "VERDICTS_LINK", "answer_figure", "bottom_line", "where", "cite", "effect", "kind", "three_numbers", "write_answer_figure",
+           "write_bottom_line"]

@@ -282,6 +282,9 @@ class HeadToHead:
         from .. import store
 
         meta = provenance(study, seconds, command or f"python -m vaelib study {study}")
+        # the seconds above are this run's; models and records may have come from the caches of an earlier one
+        meta["model_train_seconds"] = round(float(sum(r.get("train_seconds", 0.0) for r in self.records
+                                                      if r.get("train_seconds") == r.get("train_seconds"))), 1)
         meta.update(settings=asdict(self.settings), tuned={str(d): asdict(t) for d, t in self.tuned.items()},
                     data_intrinsic_dim=self.data_intrinsic_dim, data_sizes=self.data_sizes, n_train=self.n_train)
         tables = self.tables()
@@ -397,8 +400,8 @@ def run_study(settings: HeadToHeadSettings | None = None, out: str | Path | None
     settings = settings if settings is not None else HeadToHeadSettings()
     start = time.perf_counter()
     h2h = run_head_to_head(settings, progress=progress)
-    command = settings.cli_command(str(out)).replace("python -m vaelib compare", "python -m vaelib study head-to-head") \
-        if out is not None else f"python -m vaelib study {STUDY_NAME}"
+    command = f"python -m vaelib study {STUDY_NAME}" if settings == HeadToHeadSettings() else \
+        settings.cli_command(str(out))
     return h2h.write(out if out is not None else STUDIES_DIR / STUDY_NAME, seconds=time.perf_counter() - start,
                      command=command)
 
