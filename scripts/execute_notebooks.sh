@@ -52,9 +52,11 @@ print(f"{path}: {seconds} s; trained {c['trained']} models ({c['train_seconds']:
 PY
 done
 cd ..
-# The book's generated files: the head-to-head's tables (book/_generated/head_to_head, which notebook 5 links to)
-# and the introduction's answer at a glance. The same run as notebook 5's, with the same defaults
-# (vaelib.study.HeadToHeadSettings): every model and record is in the cache now, so this only reads.
-if printf '%s\n' "${files[@]}" | grep -qx '05_head_to_head.ipynb'; then
-    .venv/bin/python -m vaelib compare --out book/_generated/head_to_head --answer book/_generated/answer_at_a_glance.md --no-progress
-fi
+# The book's generated files, from the committed head-to-head study (python -m vaelib study head-to-head): the
+# introduction's bottom line and answer figure. Only read: nothing is trained here.
+.venv/bin/python - <<'PY'
+import vaelib.study as study
+h2h = study.load_head_to_head()
+print("wrote", study.write_bottom_line(h2h, "book/_generated/bottom_line.md"),
+      study.write_answer_figure(h2h, "book/_generated/answer_figure.png"))
+PY

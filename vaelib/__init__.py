@@ -6,7 +6,7 @@ pixels and latent dimensions, mean over the batch; losses are in nats.
 """
 from __future__ import annotations
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 # First of all, before torch loads numpy: numpy's and scipy's own OpenBLAS (the mixture fits of the
 # metrics, in float64) read their core type when they are loaded. Under canonical numerics they run the

@@ -1,7 +1,7 @@
 """Plumbing shared by the book's notebooks: one setup call, checked parameters and computed prose.
 
 Each notebook has a papermill ``parameters`` cell, a Colab install guard, and then one setup
-call: :func:`setup` (notebooks 1 to 4) or :func:`setup_head_to_head` (notebook 5). It stops the
+call: :func:`setup` (notebooks 1 to 4) or :func:`setup_study` (notebooks 5 and 6). It stops the
 notebook with one line naming a bad value and what is accepted, applies the book's figure
 style, prints the parameters and the numerics in force, and loads the notebook's data set. Numbers quoted in "what we saw"
 paragraphs are rendered from the results with :func:`show_markdown`, never typed by hand.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .data import DATASETS, Dataset, load_dataset
 from .errors import VaelibError, check_choice, check_positive
@@ -54,8 +55,8 @@ def check_parameters(dataset: str, latent_dim: int, epochs: int, seeds: Sequence
 
 def check_head_to_head(settings: HeadToHeadSettings) -> None:
     """Raise VaelibError (one line) for settings a head-to-head cannot run: :func:`check_parameters` on the data
-    set, epochs and seeds at every latent dim and at the selection dim."""
-    for dim in [*settings.latent_dims, settings.selection_dim]:
+    set, epochs and seeds at every latent dim."""
+    for dim in settings.latent_dims:
         check_parameters(settings.dataset, dim, settings.epochs, settings.seeds)
 
 
@@ -82,26 +83,26 @@ def setup(dataset: str, latent_dim: int, epochs: int, seeds: Sequence[int] = (0,
     return p, load_dataset(p.dataset)
 
 
-def setup_head_to_head(dataset: str | None, selection_dim: int | None, latent_dims: Sequence[int] | None,
-                       epochs: int | None, seeds: Sequence[int] | None,
-                       fast: bool = False) -> tuple[HeadToHeadSettings, Dataset]:
-    """The setup call of notebook 5: returns the :class:`vaelib.study.HeadToHeadSettings` it runs and the data set.
+def setup_study(folder: str = "", name: str = "head-to-head"):
+    """The setup call of the notebooks that read a study's committed records (5 and 6): returns its
+    :class:`vaelib.study.HeadToHead`.
 
-    A parameter left at None takes the default of :class:`~vaelib.study.HeadToHeadSettings` (the
-    same as ``python -m vaelib compare``); ``fast`` runs :meth:`~vaelib.study.HeadToHeadSettings.smoke_run`.
-    Checks the parameters (a bad one stops the notebook with one line), applies the book's figure
-    style, prints two lines: the data set, latent dims, seeds and epochs, and the numerics in force;
-    then loads the data set (:func:`vaelib.load_dataset`).
+    ``folder`` is the study's folder ("": the committed ``book/_generated/studies/<name>``). Applies
+    the book's figure style, prints the numerics in force and one line about the records (how many
+    models, when, where and by which code they were made); refuses, in one line naming the command
+    that refreshes them, records missing or made by other metrics or training code.
     """
-    given = {"dataset": dataset, "selection_dim": selection_dim, "latent_dims": latent_dims, "epochs": epochs,
-             "seeds": seeds}
-    settings = HeadToHeadSettings(**{k: v for k, v in given.items() if v is not None})
-    check_parameters(settings.dataset, settings.selection_dim, settings.epochs, settings.seeds, fast)
-    check_head_to_head(settings)
-    settings = settings.smoke_run() if fast else settings
-    _start(f"data set {settings.dataset}, latent dims {list(settings.latent_dims)}, seeds {list(settings.seeds)}, "
-           f"{settings.epochs} epochs")
-    return settings, load_dataset(settings.dataset)
+    from .study import STUDIES_DIR, load_head_to_head
+
+    path = Path(folder) if folder else STUDIES_DIR / name
+    h2h = load_head_to_head(path)
+    import json
+
+    meta = json.loads((path / "provenance.json").read_text())
+    _start(f"study {meta['study']}: {len(h2h.frame)} models, written {meta['written_utc']} on {meta['device']} by "
+           f"vaelib {meta['vaelib_version']} ({meta['git_commit'][:12]}); {meta['model_train_seconds']:,.0f} s of "
+           f"training")
+    return h2h
 
 
 def show_markdown(text: str) -> None:
@@ -111,5 +112,5 @@ def show_markdown(text: str) -> None:
     display(Markdown(text))
 
 
-__all__ = ["NotebookParameters", "check_head_to_head", "check_parameters", "setup", "setup_head_to_head",
+__all__ = ["NotebookParameters", "check_head_to_head", "check_parameters", "setup", "setup_study",
            "show_markdown"]

@@ -11,23 +11,62 @@ notebook helpers do; ``tests/test_study.py`` checks).
 - :mod:`~vaelib.study.records`: a study's committed records and their provenance
 - :mod:`~vaelib.study.sanity`: identities checked on every run
 - :mod:`~vaelib.study.tables`: mean ± std summaries over seeds
-- :mod:`~vaelib.study.answer`: the bottom line, generated from the verdicts
+- :mod:`~vaelib.study.answer`: the bottom line and the answer figure, generated from the verdicts
+- :mod:`~vaelib.study.robustness`: the verdicts side by side across studies (does the answer hold?)
+- :mod:`~vaelib.study.studies`: the studies ``python -m vaelib study NAME`` runs (budget, generality)
 """
 from __future__ import annotations
 
-from .answer import ANSWER_ALT, answer_figure, bottom_line, write_answer_figure, write_bottom_line
+from .answer import ANSWER_ALT, answer_figure, bottom_line, verdict_markdown, write_answer_figure, write_bottom_line
 from .claim_table import CLAIMS, QUESTIONS, BookClaim, book_claims, claim, claim_families, claim_family, mention_claims
 from .factorial import CELLS, Cell, Tuned, cell, cell_config
 from .records import STUDIES_DIR, provenance, read_study, write_study
+from .robustness import verdict_changes, verdict_comparison
 from .runner import (HEAD_TO_HEAD_RECORD_DOCS, STUDY_NAME, HeadToHead, load_head_to_head, matched_epochs,
                      noise_only_mutual_information, run_head_to_head, run_study, weights_digest)
 from .sanity import IWAE_MC_TOLERANCE, sanity_checks
 from .settings import HeadToHeadSettings, as_option_text
 from .tables import format_mean_std, summary_table
 
-__all__ = ["ANSWER_ALT", "BookClaim", "answer_figure", "write_answer_figure", "CELLS", "CLAIMS", "Cell", "HEAD_TO_HEAD_RECORD_DOCS", "HeadToHead", "HeadToHeadSettings",
-           "IWAE_MC_TOLERANCE", "QUESTIONS", "STUDIES_DIR", "STUDY_NAME", "Tuned", "as_option_text", "book_claims",
-           "bottom_line", "cell", "cell_config", "claim", "claim_families", "claim_family", "format_mean_std",
-           "load_head_to_head", "matched_epochs", "mention_claims", "noise_only_mutual_information", "provenance",
-           "read_study", "run_head_to_head", "run_study", "sanity_checks", "summary_table", "weights_digest",
-           "write_bottom_line", "write_study"]
+__all__ = [
+    "verdict_changes",
+    "verdict_comparison",
+    "ANSWER_ALT",
+    "BookClaim",
+    "CELLS",
+    "CLAIMS",
+    "Cell",
+    "HEAD_TO_HEAD_RECORD_DOCS",
+    "HeadToHead",
+    "HeadToHeadSettings",
+    "IWAE_MC_TOLERANCE",
+    "QUESTIONS",
+    "STUDIES_DIR",
+    "STUDY_NAME",
+    "Tuned",
+    "answer_figure",
+    "as_option_text",
+    "book_claims",
+    "bottom_line",
+    "cell",
+    "cell_config",
+    "claim",
+    "claim_families",
+    "claim_family",
+    "format_mean_std",
+    "load_head_to_head",
+    "matched_epochs",
+    "mention_claims",
+    "noise_only_mutual_information",
+    "provenance",
+    "read_study",
+    "run_head_to_head",
+    "run_study",
+    "sanity_checks",
+    "summary_table",
+    "verdict_markdown",
+    "weights_digest",
+    "write_answer_figure",
+    "write_bottom_line",
+    "write_study",
+]

@@ -5,7 +5,8 @@ them (does a generator need a random z; what a random z buys; which part of it b
 costs; scope). Every number comes from the verdicts (a difference with its 95 % interval per
 latent dim), and which sentence a claim supports is chosen by its verdict: a flipped verdict
 changes the sentence (``tests/test_answer.py`` builds records both ways). Notebook 5 shows it;
-``python -m vaelib study head-to-head --answer`` writes it for the introduction. One source,
+``scripts/execute_notebooks.sh`` writes it (:func:`write_bottom_line`) and the answer figure
+(:func:`write_answer_figure`) for the introduction. One source,
 so the two cannot drift apart.
 """
 from __future__ import annotations
@@ -164,6 +165,29 @@ def bottom_line(h2h: HeadToHead) -> str:
     return "\n".join(f"* {t}" for t in sentences) + "\n"
 
 
+def verdict_markdown(h2h: HeadToHead) -> str:
+    """Every claim family of the run as Markdown, grouped by question: the claim, what its contrast changes, what
+    the literature reports, and each row's verdict (with the measured means for single-row claims)."""
+    from .claim_table import CLAIMS, QUESTIONS, claim_families, claim_family
+
+    results = h2h.results()
+    lines = []
+    for letter, question in QUESTIONS.items():
+        lines.append(f"**{question}**\n")
+        for family in [f for f in claim_families() if f.startswith(letter)]:
+            rows = claim_family(family)
+            first = CLAIMS[rows[0]]
+            text = first.claim.split(" (FID;")[0] if len(rows) > 1 and rows[0].endswith(".fid") else first.claim
+            if len(rows) == 1:
+                verdict = f"*{results[family].verdict}*"
+            else:
+                verdict = "; ".join(f"{k.split('.', 1)[1]} *{results[k].verdict}*" for k in rows)
+            lines.append(f"* **{family}** {text}. *Changes:* {first.changes}. *Literature:* {first.literature}. "
+                         f"*Verdict:* {verdict}.")
+        lines.append("")
+    return "\n".join(lines)
+
+
 #: The answer figure's metrics and axis labels (units in brackets).
 ANSWER_METRICS: dict[str, str] = {
     "prior/fid": "prior-sample FID [classifier features]",
@@ -213,5 +237,18 @@ def write_bottom_line(h2h: HeadToHead, path: str | Path) -> Path:
     return store.write_bytes(Path(path), bottom_line(h2h).encode())
 
 
-__all__ = ["ANSWER_ALT", "ANSWER_METRICS", "VERDICTS_LINK", "answer_figure", "bottom_line", "where", "cite", "effect", "kind", "three_numbers", "write_answer_figure",
-           "write_bottom_line"]
+__all__ = [
+    "ANSWER_ALT",
+    "ANSWER_METRICS",
+    "VERDICTS_LINK",
+    "answer_figure",
+    "bottom_line",
+    "cite",
+    "effect",
+    "kind",
+    "three_numbers",
+    "verdict_markdown",
+    "where",
+    "write_answer_figure",
+    "write_bottom_line",
+]

@@ -56,6 +56,11 @@ HEAD_TO_HEAD_RECORD_DOCS: dict[str, str] = {
     "gmm_gain_log_fid": "log(prior/fid) minus log(gmm/fid): the same gain, relative (unitless)",
 }
 
+#: The metrics of the head-to-head's main table (name -> short column label): what the verdicts use most.
+MAIN_TABLE_METRICS: dict[str, str] = {"recon_bce_nats": "recon [nats]", "prior/fid": "prior FID",
+                                      "prior/precision": "precision", "prior/recall": "recall",
+                                      "agg_c2st_accuracy": "C2ST acc.", "loglik_ais_nats": "log p(x) AIS [nats]"}
+
 #: The name of the head-to-head's study: its records live in ``book/_generated/studies/head-to-head``.
 STUDY_NAME = "head-to-head"
 
@@ -270,6 +275,16 @@ class HeadToHead:
                               "at edge of grid": s.at_edge, "scores": s.describe(2)}
                              for (name, d), s in self.selections.items()])
 
+    def main_table(self, metrics: dict[str, str] | None = None, digits: int = 2) -> pd.DataFrame:
+        """The few metrics the verdicts use, ``mean ± std`` over seeds, one row per (design, latent dim) of the
+        factorial's cells (in :data:`vaelib.study.CELLS` order): columns are ``metrics``' short labels."""
+        metrics = metrics or MAIN_TABLE_METRICS
+        summary = self.summary()
+        cells = [c for c in CELLS if c in summary.index.get_level_values(0)]
+        table = format_mean_std(summary.loc[cells, [(m, s) for m in metrics if m in summary.columns.get_level_values(0)
+                                                    for s in ("mean", "std")]], digits)
+        return table.rename(columns=metrics)
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The run's tables by file stem: records, sweeps, selections, summary, verdicts, sanity."""
         return {"records": pd.DataFrame(self.records), "sweeps": self.sweeps, "selections": self.selection_table(),
@@ -406,6 +421,6 @@ def run_study(settings: HeadToHeadSettings | None = None, out: str | Path | None
                      command=command)
 
 
-__all__ = ["HEAD_TO_HEAD_RECORD_DOCS", "HeadToHead", "MAIN_SAMPLERS", "STUDY_NAME", "SWEEPS", "extra_evaluations",
+__all__ = ["HEAD_TO_HEAD_RECORD_DOCS", "HeadToHead", "MAIN_SAMPLERS", "MAIN_TABLE_METRICS", "STUDY_NAME", "SWEEPS", "extra_evaluations",
            "load_head_to_head", "main_evaluations", "matched_epochs", "model_record", "noise_only_mutual_information",
            "run_head_to_head", "run_study", "tune", "weights_digest"]
