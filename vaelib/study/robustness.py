@@ -5,14 +5,47 @@ extractor) is tested with the same claims and the same rule; :func:`verdict_comp
 the verdicts up, and :func:`verdict_changes` says, per study, which verdicts held, flipped,
 became inconclusive or became significant, against the reference (the 30-epoch head-to-head).
 A claim a study cannot test (its latent dims or models are not there) is 'not tested' there.
+
+A study with fewer latent dims or seeds than the reference is compared with the reference restricted to
+the same dims and seeds (:func:`restricted`), so that a verdict does not move merely because a latent
+dim or two seeds are missing.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from .runner import HeadToHead
+
+
+def restricted(h2h: HeadToHead, dims: Sequence[int], seeds: Sequence[int]) -> HeadToHead:
+    """``h2h`` with only the models at latent dims ``dims`` and training seeds ``seeds`` (and no data-size sweep,
+    whose claims then read 'not tested'): the reference a smaller study is compared with."""
+    dims, seeds = [d for d in h2h.dims if d in set(dims)], [s for s in h2h.settings.seeds if s in set(seeds)]
+    if not dims or not seeds:
+        raise ValueError(f"no latent dim or seed in common: {h2h.dims} x {list(h2h.settings.seeds)} against "
+                         f"{list(dims)} x {list(seeds)}")
+    records = [r for r in h2h.records if r["latent_dim"] in dims and r["seed"] in seeds
+               and r.get("n_train", h2h.n_train) == h2h.n_train]
+    settings = dataclasses.replace(h2h.settings, latent_dims=tuple(dims), seeds=tuple(seeds), data_fractions=())
+    return dataclasses.replace(h2h, records=records, data_sizes=[], settings=settings)
+
+
+def matched_changes(reference: HeadToHead, studies: Mapping[str, HeadToHead]) -> pd.DataFrame:
+    """Per study (rows), how its verdicts moved against ``reference`` restricted to the study's own latent dims and
+    seeds (:func:`restricted`): counts of held, flipped, became inconclusive, became significant, changed and not
+    tested, and the moved rows by outcome (column 'moved': 'R1.c2st flipped; ...')."""
+    rows = {}
+    for name, other in studies.items():
+        ref = restricted(reference, other.dims, other.settings.seeds)
+        table = verdict_comparison({"reference": ref, name: other})
+        counts = verdict_changes(table, "reference").loc[name].to_dict()
+        moves = [(k, change(a, b)) for k, a, b in zip(table.index, table["reference"], table[name])]
+        counts["moved"] = "; ".join(f"{k} {m}" for k, m in moves if m not in ("held", "not tested"))
+        rows[name] = counts
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def verdict_comparison(studies: Mapping[str, HeadToHead], rows: Sequence[str] | None = None) -> pd.DataFrame:
@@ -65,4 +98,4 @@ def verdict_changes(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     return pd.DataFrame.from_dict(counts, orient="index")
 
 
-__all__ = ["change", "kind_of", "verdict_changes", "verdict_comparison"]
+__all__ = ["change", "kind_of", "matched_changes", "restricted", "verdict_changes", "verdict_comparison"]
