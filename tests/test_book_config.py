@@ -29,6 +29,7 @@ EXPECTED_ORDER = [
     "notebooks/03_mean_and_variance",
     "notebooks/04_empirical_prior",
     "notebooks/05_head_to_head",
+    "notebooks/06_does_it_hold",
     "book/references",
 ]
 
@@ -214,12 +215,42 @@ def test_footer_states_the_licences_and_how_to_cite():
     assert "cite" in footer.lower() and CONFIG["repository"]["url"] in footer
 
 
-def test_intro_includes_the_generated_answer():
-    intro = (ROOT / "book" / "intro.md").read_text()
+INTRO = ROOT / "book" / "intro.md"
+GENERATED = ROOT / "book" / "_generated"
+
+
+def test_intro_includes_the_generated_bottom_line_in_a_bottom_line_admonition():
+    intro = INTRO.read_text()
     match = re.search(r"```\{include\}\s+(\S+)", intro)
-    assert match, "book/intro.md must include the generated answer"
-    assert (ROOT / "book" / match.group(1)).resolve() == ROOT / "book" / "_generated" / "answer_at_a_glance.md"
-    assert (ROOT / "book" / "_generated" / "answer_at_a_glance.md").is_file()
+    assert match, "book/intro.md must include the generated bottom line"
+    assert (INTRO.parent / match.group(1)).resolve() == GENERATED / "bottom_line.md"
+    assert (GENERATED / "bottom_line.md").is_file(), "run scripts/execute_notebooks.sh (study.write_bottom_line)"
+    # the include sits inside the admonition whose class the browser check finds on the first screen
+    admonition = re.search(r":::\{admonition\}[^\n]*\n:class: bottom-line\n(.*?)\n:::", intro, flags=re.S)
+    assert admonition and match.group(0) in admonition.group(1), "the include is not inside the bottom-line admonition"
+
+
+def test_intro_shows_the_generated_answer_figure_with_alt_text_of_its_own():
+    intro = INTRO.read_text()
+    figure = re.search(r"```\{figure\}\s+(\S+)\n((?::[\w-]+:[^\n]*\n)*)", intro)
+    assert figure, "book/intro.md must show the answer figure"
+    assert (INTRO.parent / figure.group(1)).resolve() == GENERATED / "answer_figure.png"
+    assert (GENERATED / "answer_figure.png").is_file(), "run scripts/execute_notebooks.sh (study.write_answer_figure)"
+    options = dict(re.findall(r":([\w-]+):[ \t]*([^\n]*)", figure.group(2)))
+    assert options.get("class") == "answer-figure", options
+    alt = options.get("alt", "").strip()
+    assert len(alt) > 40, f"the answer figure needs alt text that describes it, got {alt!r}"
+    assert not re.fullmatch(r"\S+\.(png|jpe?g|svg|gif)", alt) and "/" not in alt.split()[0], \
+        f"the answer figure's alt text is a path: {alt!r}"
+
+
+def test_the_committed_bottom_line_is_the_one_the_committed_head_to_head_gives():
+    from vaelib import study
+
+    # regenerated from the committed records: a bottom line left stale by new records or new wording fails here
+    expected = study.bottom_line(study.load_head_to_head())
+    assert (GENERATED / "bottom_line.md").read_text() == expected, \
+        "book/_generated/bottom_line.md is stale: regenerate it with scripts/execute_notebooks.sh"
 
 
 def test_the_book_does_not_read_outside_the_repository():

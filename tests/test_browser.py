@@ -99,7 +99,7 @@ window.addEventListener("load", () => setTimeout(() => {
   const top = el => el.getBoundingClientRect().top + window.scrollY;
   const report = {
     viewport: [window.innerWidth, window.innerHeight],
-    images: [...document.querySelectorAll("main img")].map(i => ({src: i.getAttribute("src"), alt: i.getAttribute("alt") || ""})),
+    images: [...document.querySelectorAll("img")].map(i => ({src: i.getAttribute("src"), alt: i.getAttribute("alt") || ""})),
     wide_tables: [...document.querySelectorAll("main table")].filter(t => {
       const box = t.closest(".cell_output, .output, .table-wrapper, .pst-scrollable-table-container") || t.parentElement;
       return t.scrollWidth > box.clientWidth + 1;
@@ -138,12 +138,41 @@ def layout(browser: str, page: str) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
+def alt_text_of_its_own(alt: str, src: str) -> bool:
+    """Whether ``alt`` describes an image: not empty, and not a file path or name (the image's own or any other)."""
+    alt = alt.strip()
+    if not alt:
+        return False
+    name = src.rsplit("/", 1)[-1]
+    looks_like_path = bool(re.fullmatch(r"\S+\.(png|jpe?g|svg|gif|webp)", alt, flags=re.I)) or \
+        (" " not in alt and ("/" in alt or "\\" in alt))
+    return not looks_like_path and alt not in (src, name)
+
+
+def test_the_alt_text_check_refuses_paths_and_empty_alt_text():
+    assert alt_text_of_its_own("Nine panels: FID against the regulariser, one line per noise level.", "a.png")
+    for alt in ("", "  ", "../_images/answer_figure.png", "answer_figure.png", "_generated/answer_figure",
+                "book\\_generated\\fig", "fig_1.PNG"):
+        assert not alt_text_of_its_own(alt, "../_images/answer_figure.png"), alt
+
+
+def test_at_laptop_size_the_introduction_gives_the_answer_on_the_first_screen(browser):
+    report = layout(browser, PAGES[0])   # the root page: the introduction
+    assert report["viewport"][0] == SCREEN[0], report["viewport"]
+    assert report["bottom_line"], "no .bottom-line element on the introduction"
+    assert report["bottom_line"][0] < SCREEN[1], \
+        f"the bottom line starts {report['bottom_line'][0]:.0f} px down, below the first {SCREEN[1]} px screen"
+    assert report["answer_figure"], "no .answer-figure img on the introduction"
+    assert report["answer_figure"][0] < 2 * SCREEN[1], \
+        f"the answer figure starts {report['answer_figure'][0]:.0f} px down, below the second screen ({2 * SCREEN[1]} px)"
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_at_laptop_size_every_figure_has_alt_text_and_no_table_scrolls_sideways(browser, page):
     report = layout(browser, page)
     assert report["viewport"][0] == SCREEN[0], report["viewport"]
     # Jupyter Book writes the file's path as the alt text of an output image that has none of its own
     # (a cell's ``mystnb.image.alt`` metadata sets it)
-    missing = [i["src"] for i in report["images"] if not i["alt"].strip() or i["alt"].endswith(".png")]
+    missing = [i["src"] for i in report["images"] if not alt_text_of_its_own(i["alt"], i["src"])]
     assert not missing, f"figures without alt text of their own: {missing}"
     assert not report["wide_tables"], f"tables wider than the page at {SCREEN[0]} px: {report['wide_tables']}"
