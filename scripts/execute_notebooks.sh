@@ -53,10 +53,12 @@ PY
 done
 cd ..
 # The book's generated files, from the committed head-to-head study (python -m vaelib study head-to-head): the
-# introduction's bottom line and answer figure. Only read: nothing is trained here.
+# introduction's bottom line, answer figure and robustness line (with the budget and generality studies). Only
+# read: nothing is trained here.
 .venv/bin/python - <<'PY'
 import vaelib.study as study
 h2h = study.load_head_to_head()
 print("wrote", study.write_bottom_line(h2h, "book/_generated/bottom_line.md"),
-      study.write_answer_figure(h2h, "book/_generated/answer_figure.png"))
+      study.write_answer_figure(h2h, "book/_generated/answer_figure.png"),
+      study.write_robustness_line(h2h, study.load_other_studies(), "book/_generated/robustness.md"))
 PY

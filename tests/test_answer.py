@@ -54,3 +54,30 @@ def test_the_bottom_line_links_every_claim_it_rests_on_to_the_verdict_table():
     for label, _ in links:
         for key in label.split(", "):
             study.claim_family(key)   # raises for an id that is not in the claim table
+
+
+def _with_seeds(h2h: HeadToHead, dims: tuple[int, ...], seeds: tuple[int, ...]) -> HeadToHead:
+    """``h2h``'s records at ``dims`` and ``seeds``, as a study of its own would hold them."""
+    import dataclasses
+
+    settings = dataclasses.replace(h2h.settings, latent_dims=dims, seeds=seeds)
+    rows = [r for r in h2h.records if r["latent_dim"] in dims and r["seed"] in seeds]
+    return dataclasses.replace(h2h, records=rows, settings=settings)
+
+
+def test_a_smaller_study_is_compared_with_the_reference_at_its_own_dims_and_seeds():
+    """The same records at fewer dims and seeds hold every verdict they can test; a study whose AE and VAE swap sides
+    flips G3.fid, and the robustness line names it; a study without the records of a claim leaves it not tested."""
+    reference = _h2h(LOW, HIGH)
+    same = _with_seeds(reference, (8, 32), (0, 1, 2))
+    assert study.restricted(reference, (8, 32), (0, 1, 2)).records == same.records
+    flipped = _with_seeds(_h2h(HIGH, LOW), (8, 32), (0, 1, 2))
+    moves = study.matched_changes(reference, {"same": same, "flipped": flipped})
+    assert moves.loc["same", "flipped"] == 0 and moves.loc["same", "held"] > 0 and moves.loc["same", "moved"] == ""
+    assert moves.loc["flipped", "flipped"] >= 1 and "G3.fid flipped" in moves.loc["flipped", "moved"]
+    assert moves.loc["same", "not tested"] == moves.loc["flipped", "not tested"] > 0
+    line = study.robustness_line(reference, {"converged": same, "conv": flipped})
+    assert line.startswith("* **Does it hold?**") and "(G3.fid flipped)" in line
+    assert "every key verdict it tests among them" in line.split(";")[0]
+    with pytest.raises(ValueError, match="no latent dim or seed in common"):
+        study.restricted(reference, (4,), (0,))

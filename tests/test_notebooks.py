@@ -166,6 +166,16 @@ def test_notebook_5_shows_the_introductions_bottom_line():
     assert "_generated/bottom_line.md" in (ROOT / "book" / "intro.md").read_text()
 
 
+def test_notebook_6_shows_the_introductions_robustness_line():
+    """The introduction's "Does it hold?" line (book/_generated/robustness.md) is the one notebook 6 shows first."""
+    generated = (ROOT / "book" / "_generated" / "robustness.md").read_text().strip()
+    nb6 = ROOT / "notebooks" / "06_does_it_hold.ipynb"
+    shown = ["".join(o["data"]["text/markdown"]) for c in cells(nb6) if "study.robustness_line(" in source(c)
+             for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    assert len(shown) == 1 and generated in shown[0], "re-execute notebooks/06_does_it_hold.ipynb"
+    assert "_generated/robustness.md" in (ROOT / "book" / "intro.md").read_text()
+
+
 def _parameters(path: Path) -> dict:
     """The default values of a notebook's parameters cell."""
     import ast

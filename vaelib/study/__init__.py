@@ -21,7 +21,8 @@ from .answer import ANSWER_ALT, answer_figure, bottom_line, verdict_markdown, wr
 from .claim_table import CLAIMS, QUESTIONS, BookClaim, book_claims, claim, claim_families, claim_family, mention_claims
 from .factorial import CELLS, Cell, Tuned, cell, cell_config
 from .records import STUDIES_DIR, provenance, read_study, write_study
-from .robustness import matched_changes, restricted, verdict_changes, verdict_comparison
+from .robustness import (KEY_CLAIMS, OTHER_STUDIES, load_other_studies, matched_changes, restricted, robustness_line,
+                         verdict_changes, verdict_comparison, write_robustness_line)
 from .runner import (HEAD_TO_HEAD_RECORD_DOCS, STUDY_NAME, HeadToHead, load_head_to_head, matched_epochs,
                      noise_only_mutual_information, run_head_to_head, run_study, weights_digest)
 from .sanity import IWAE_MC_TOLERANCE, sanity_checks
@@ -29,6 +30,7 @@ from .settings import HeadToHeadSettings, as_option_text
 from .tables import format_mean_std, summary_table
 
 __all__ = [
+    "KEY_CLAIMS", "OTHER_STUDIES", "load_other_studies", "robustness_line", "write_robustness_line",
     "matched_changes", "restricted", "verdict_changes",
     "verdict_comparison",
     "ANSWER_ALT",

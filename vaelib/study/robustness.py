@@ -14,10 +14,33 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
-from .runner import HeadToHead
+from .records import STUDIES_DIR
+from .runner import HeadToHead, load_head_to_head
+
+#: The other studies that test the head-to-head's answer: short name -> (folder under the studies' root, what it
+#: changes, as a phrase).
+OTHER_STUDIES: dict[str, tuple[str, str]] = {
+    "converged": ("budget", "trained to early stopping (latent dims 8 and 32)"),
+    "conv": ("generality/conv", "with a convolutional encoder and decoder (latent dim 32)"),
+    "binarised": ("generality/binary", "on binarised mnist5k (latent dims 8 and 32)"),
+    "digits": ("generality/digits", "on sklearn's 8x8 digits (latent dims 2 and 8)"),
+    "2nd features": ("generality/features", "scored on a second feature extractor"),
+}
+#: The claim rows the answer's sentences rest on (the bottom line's verdicts).
+KEY_CLAIMS: tuple[str, ...] = ("G3.fid", "G1.fid", "R1.c2st", "R2", "S1.fid", "S3", "P2", "P3")
+#: Where prose links the robustness table: notebook 6 (relative to book/ and to notebooks/).
+ROBUSTNESS_LINK = "../notebooks/06_does_it_hold.ipynb"
+
+
+def load_other_studies(root: str | Path | None = None) -> dict[str, HeadToHead]:
+    """The committed records of every study of :data:`OTHER_STUDIES` under ``root`` (default: the committed
+    ``book/_generated/studies``), by short name. VaelibError naming the command that writes one that is missing."""
+    root = Path(root) if root is not None else STUDIES_DIR
+    return {name: load_head_to_head(root / folder) for name, (folder, _) in OTHER_STUDIES.items()}
 
 
 def restricted(h2h: HeadToHead, dims: Sequence[int], seeds: Sequence[int]) -> HeadToHead:
@@ -98,4 +121,29 @@ def verdict_changes(table: pd.DataFrame, reference: str) -> pd.DataFrame:
     return pd.DataFrame.from_dict(counts, orient="index")
 
 
-__all__ = ["change", "kind_of", "matched_changes", "restricted", "verdict_changes", "verdict_comparison"]
+def robustness_line(h2h: HeadToHead, others: Mapping[str, HeadToHead]) -> str:
+    """One Markdown bullet for the bottom line: per other study (short names of :data:`OTHER_STUDIES`), how many of
+    its testable verdicts held against ``h2h`` restricted to the same latent dims and seeds, and which of
+    :data:`KEY_CLAIMS` moved (claim id and how), with a link to notebook 6."""
+    moves = matched_changes(h2h, others)
+    parts = []
+    for name, row in moves.iterrows():
+        tested = sum(int(row[k]) for k in ("held", "flipped", "became inconclusive", "became significant", "changed"))
+        key = [m for m in str(row["moved"]).split("; ") if m and m.split(" ")[0] in KEY_CLAIMS]
+        seeds = len(others[name].settings.seeds)
+        parts.append(f"{OTHER_STUDIES[name][1] if name in OTHER_STUDIES else name}, {seeds} seeds: {int(row['held'])} "
+                     f"of {tested} testable verdicts held" + (f" ({', '.join(key)})" if key else
+                                                                 ", every key verdict it tests among them"))
+    return (f"* **Does it hold?** Each verdict tested again against the head-to-head at the same latent dims and "
+            f"seeds ([notebook 6]({ROBUSTNESS_LINK})): " + "; ".join(parts) + ".\n")
+
+
+def write_robustness_line(h2h: HeadToHead, others: Mapping[str, HeadToHead], path: str | Path) -> Path:
+    """Write :func:`robustness_line` to ``path`` (atomically; the introduction includes it after the bottom line);
+    returns the path."""
+    from .. import store
+
+    return store.write_bytes(Path(path), robustness_line(h2h, others).encode())
+
+
+__all__ = ["KEY_CLAIMS", "OTHER_STUDIES", "load_other_studies", "robustness_line", "write_robustness_line", "change", "kind_of", "matched_changes", "restricted", "verdict_changes", "verdict_comparison"]
