@@ -24,11 +24,11 @@ from .runner import HeadToHead, load_head_to_head
 #: The other studies that test the head-to-head's answer: short name -> (folder under the studies' root, what it
 #: changes, as a phrase).
 OTHER_STUDIES: dict[str, tuple[str, str]] = {
-    "converged": ("budget", "trained to early stopping (latent dims 8 and 32)"),
-    "conv": ("generality/conv", "with a convolutional encoder and decoder (latent dim 32)"),
-    "binarised": ("generality/binary", "on binarised mnist5k (latent dims 8 and 32)"),
-    "digits": ("generality/digits", "on sklearn's 8x8 digits (latent dims 2 and 8)"),
-    "2nd features": ("generality/features", "scored on a second feature extractor"),
+    "converged": ("budget", "early stopping (d = 8, 32)"),
+    "conv": ("generality/conv", "conv encoder and decoder (d = 32)"),
+    "binarised": ("generality/binary", "binarised mnist5k (d = 8, 32)"),
+    "digits": ("generality/digits", "sklearn's digits (d = 2, 8)"),
+    "2nd features": ("generality/features", "a second feature extractor"),
 }
 #: The claim rows the answer's sentences rest on (the bottom line's verdicts).
 KEY_CLAIMS: tuple[str, ...] = ("G3.fid", "G1.fid", "R1.c2st", "R2", "S1.fid", "S3", "P2", "P3")
@@ -130,12 +130,12 @@ def robustness_line(h2h: HeadToHead, others: Mapping[str, HeadToHead]) -> str:
     for name, row in moves.iterrows():
         tested = sum(int(row[k]) for k in ("held", "flipped", "became inconclusive", "became significant", "changed"))
         key = [m for m in str(row["moved"]).split("; ") if m and m.split(" ")[0] in KEY_CLAIMS]
-        seeds = len(others[name].settings.seeds)
-        parts.append(f"{OTHER_STUDIES[name][1] if name in OTHER_STUDIES else name}, {seeds} seeds: {int(row['held'])} "
-                     f"of {tested} testable verdicts held" + (f" ({', '.join(key)})" if key else
-                                                                 ", every key verdict it tests among them"))
-    return (f"* **Does it hold?** Each verdict tested again against the head-to-head at the same latent dims and "
-            f"seeds ([notebook 6]({ROBUSTNESS_LINK})): " + "; ".join(parts) + ".\n")
+        parts.append(f"{OTHER_STUDIES[name][1] if name in OTHER_STUDIES else name}: {int(row['held'])} of {tested} "
+                     f"held" + (f" ({', '.join(key)})" if key else ", every key verdict it tests among them"))
+    seeds = sorted({len(o.settings.seeds) for o in others.values()})
+    return (f"* **Does it hold?** Every verdict tested again ({' or '.join(map(str, seeds))} seeds) against the "
+            f"head-to-head at the same latent dims and seeds ([notebook 6]({ROBUSTNESS_LINK})): "
+            + "; ".join(parts) + ".\n")
 
 
 def write_robustness_line(h2h: HeadToHead, others: Mapping[str, HeadToHead], path: str | Path) -> Path:
