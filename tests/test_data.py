@@ -15,6 +15,7 @@ from vaelib.errors import DataUnavailableError, UnknownNameError, VaelibError
 
 EXPECTED = {  # name -> (n total, dim, image_shape, intrinsic_dim, n_classes)
     "mnist5k": (5000, 784, (28, 28), None, 10),
+    "mnist5k-binary": (5000, 784, (28, 28), None, 10),
     "digits": (1797, 64, (8, 8), None, 10),
     "curve": (2000, 2, None, 1, 10),
     "gaussian-mixture": (2000, 2, None, 2, 8),
@@ -23,8 +24,9 @@ EXPECTED = {  # name -> (n total, dim, image_shape, intrinsic_dim, n_classes)
 
 
 def test_registry_order_and_offline_list():
-    assert list(DATASETS) == ["mnist5k", "digits", "curve", "gaussian-mixture", "two-moons", "mnist", "fashion-mnist"]
-    assert OFFLINE_DATASETS == ("mnist5k", "digits", "curve", "gaussian-mixture", "two-moons")
+    assert list(DATASETS) == ["mnist5k", "mnist5k-binary", "digits", "curve", "gaussian-mixture", "two-moons", "mnist",
+                              "fashion-mnist"]
+    assert OFFLINE_DATASETS == ("mnist5k", "mnist5k-binary", "digits", "curve", "gaussian-mixture", "two-moons")
     assert all(isinstance(d, str) and d and "\n" not in d for d in DATASETS.values())
 
 
@@ -207,7 +209,7 @@ def test_full_mnist_offline_fails_fast_and_names_the_offline_sets(monkeypatch, t
     assert time.monotonic() - start < 10
     message = str(info.value)
     assert "'mnist'" in message and "network" in message
-    assert "offline data sets: mnist5k, digits, curve, gaussian-mixture, two-moons" in message
+    assert "offline data sets: mnist5k, mnist5k-binary, digits, curve, gaussian-mixture, two-moons" in message
     assert not (tmp_path / "data" / "mnist.npz").exists()
 
 
@@ -290,7 +292,7 @@ def test_fetch_errors_become_data_unavailable(monkeypatch, tmp_path, no_memo):
         load_dataset("mnist", cache_dir=tmp_path)
     message = str(info.value)
     assert "'mnist'" in message and "connection reset" in message
-    assert "offline data sets: mnist5k, digits, curve, gaussian-mixture, two-moons" in message
+    assert "offline data sets: mnist5k, mnist5k-binary, digits, curve, gaussian-mixture, two-moons" in message
     assert not (tmp_path / "data" / "mnist.npz").exists()
 
 
@@ -342,3 +344,11 @@ def test_check_data_rejects_wrong_shape_dtype_and_type():
         check_data(np.zeros((3, 2)), bernoulli=True)
     with pytest.raises(VaelibError, match="empty"):
         check_data(torch.zeros(0, 2), bernoulli=True)
+
+
+def test_binarised_mnist5k_is_mnist5k_thresholded_at_one_half_with_the_same_split():
+    grey, binary = load_dataset("mnist5k"), load_dataset("mnist5k-binary")
+    assert set(binary.x_train.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(binary.x_train, (grey.x_train > 0.5).float())
+    assert torch.equal(binary.x_test, (grey.x_test > 0.5).float())
+    assert torch.equal(binary.y_test, grey.y_test)

@@ -100,7 +100,10 @@ def test_bad_arguments_say_what_is_wrong(monkeypatch):
 
 #: Trains long models on two workers; the test interrupts it like Ctrl-C in a terminal (SIGINT to the group).
 INTERRUPTED = r"""
+import faulthandler
+import signal
 import sys
+faulthandler.register(signal.SIGUSR1, all_threads=True)   # the test asks for a traceback if the interrupt hangs
 import vaelib
 configs = [vaelib.TrainConfig(design="vae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=e, seed=s)
            for s, e in ((0, 2), (1, 2), (2, 100_000), (3, 100_000), (4, 100_000))]   # minutes each: still running
@@ -133,10 +136,12 @@ def test_ctrl_c_stops_every_worker_and_leaves_only_complete_checkpoints(private_
         os.kill(proc.pid, signal.SIGINT)
     try:
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:   # the interrupt did not stop it: do not leave it training
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+    except subprocess.TimeoutExpired:   # the interrupt did not stop it: say where it hangs, then stop it
+        os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(2.0)
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"still running 60 s after the interrupt; its threads then:\n{err[-6000:]}")
     assert proc.returncode == 130 and "interrupted" in out, (proc.returncode, out, err[-2000:])
     assert list(models.glob("*.tmp")) == [] and list(models.glob(".*")) == []
     done = sorted(models.glob("*.pt"))
