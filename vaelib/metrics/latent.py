@@ -46,7 +46,7 @@ BATCH_SIZE: int = 1000
 PRIOR_SEED_OFFSET: int = 7_919_000
 
 #: A latent dimension with mean KL(q(z_d|x) || N(0, 1)) at or below this many nats is inactive
-#: for :func:`active_units_kl`: since I(x; z_d) <= E_x KL(q(z_d|x) || p(z_d)), such a dimension
+#: by its KL (the per-unit KL of the history): since I(x; z_d) <= E_x KL(q(z_d|x) || p(z_d)), such a dimension
 #: carries at most 0.01 nats of information about each image.
 KL_ACTIVE_THRESHOLD: float = 0.01
 
@@ -195,7 +195,8 @@ def active_units_information(model: AutoEncoder, x: torch.Tensor, threshold: flo
     """Number of latent dims whose capacity C_d (:func:`unit_capacity`) exceeds ``threshold`` nats; a count.
 
     A rule based on what a unit can carry about x, which a fixed sigma0 does not fool (unlike
-    :func:`active_units_kl`, which counts every unit of a fixed-variance encoder with sigma0 != 1
+    a rule by each unit's KL (metrics version 3's active_units_kl), which counts every unit of a fixed-variance
+    encoder with sigma0 != 1
     as active). With the default 0.01 nats and a sigma_d that does not vary with x, a unit
     counted inactive carries at most 0.01 nats about x (C_d bounds I(x; z_d); see
     :func:`unit_capacity` for x-dependent sigma_d). Stochastic encoders only (VaelibError).
