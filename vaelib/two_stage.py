@@ -41,7 +41,7 @@ from torch import nn
 
 from .blas import Linear
 from .errors import VaelibError
-from .samplers import Sampler
+from .sampler_base import Sampler
 from .models import LOGVAR_RANGE
 from .optim import Adam
 from .regularisers import kl_to_standard_normal
