@@ -150,11 +150,11 @@ def second_features(h2h: HeadToHead, *, progress: bool = True) -> HeadToHead:
 
 #: The studies ``python -m vaelib study`` knows: name -> one line.
 STUDIES: dict[str, str] = {
-    STUDY_NAME: "the factorial at 30 epochs, tuned at every latent dim (about 1.5 CPU-hours on 2 cores)",
+    STUDY_NAME: "the factorial at 30 epochs, tuned at every latent dim (measured: 67 minutes on 2 cores)",
     "budget": f"the same designs trained to early stopping (patience {PATIENCE}, at most {MAX_EPOCHS} epochs) at "
-              f"latent dims {', '.join(map(str, STUDY_DIMS))} (about 1.5 CPU-hours on 2 cores)",
-    "generality": "a conv architecture, binarised mnist5k, digits, and a second feature extractor (about 1.5 "
-                  "CPU-hours on 2 cores)",
+              f"latent dims {', '.join(map(str, STUDY_DIMS))} (measured: about an hour on 2 cores)",
+    "generality": "a conv architecture, binarised mnist5k, digits, and a second feature extractor (measured: "
+                  "54 minutes on 2 cores)",
 }
 
 
