@@ -185,3 +185,30 @@ def test_a_split_is_the_default_one_when_its_specification_is(digits):
     moons = TrainConfig(dataset="two-moons", latent_dim=2)
     assert parallel._is_default_split(vaelib.load_dataset("two-moons"), moons)
     assert not parallel._is_default_split(vaelib.load_dataset("two-moons", n_points=500), moons)
+
+
+def test_workers_end_when_their_parent_is_killed_outright(private_cache, tmp_path):
+    """SIGKILL leaves the parent no chance to stop its workers: each worker must notice and end by itself."""
+    script = tmp_path / "killed.py"
+    script.write_text(INTERRUPTED)
+    env = {**os.environ, "VAELIB_CACHE_DIR": str(private_cache)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    models = private_cache / "models"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(models.glob("*.pt"))) < 2:   # the long models have started
+        assert proc.poll() is None
+        time.sleep(0.2)
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "multiprocessing.spawn"],
+                                              capture_output=True, text=True).stdout.split()]
+    assert len(workers) >= 2, "expected the two worker processes of train_many"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while (left := [p for p in workers if Path(f"/proc/{p}").exists()
+                    and Path(f"/proc/{p}/stat").read_text().split()[2] != "Z"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        assert left == [], f"workers still running 10 s after their parent was killed: {left}"
+    finally:
+        subprocess.run(["pkill", "-KILL", "-g", str(proc.pid)])

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
@@ -180,6 +181,10 @@ def _worker_main(conn: Connection, cache_dir: str | None, evaluations: Evaluatio
     error it raised.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides what an interrupt stops
+    parent = multiprocessing.parent_process()
+    if parent is not None:   # a parent killed outright (SIGTERM, SIGKILL) cannot stop its workers: they stop themselves
+        threading.Thread(target=_exit_when_ended, args=(parent.sentinel,), daemon=True,
+                         name="vaelib-parent-watch").start()
     import vaelib  # noqa: F401  (applies $VAELIB_NUMERICS, inherited from the parent)
 
     torch.set_num_threads(1)
@@ -190,6 +195,16 @@ def _worker_main(conn: Connection, cache_dir: str | None, evaluations: Evaluatio
             conn.send(_portable(error))
         else:
             conn.send(None)
+
+
+def _exit_when_ended(parent_sentinel: int) -> None:
+    """In a worker's watch thread: end this worker at once when its parent process has ended.
+
+    Its unfinished temporary files are removed by the next write to the cache
+    (:func:`vaelib.store.clean` removes those of processes no longer running).
+    """
+    wait([parent_sentinel])
+    os._exit(1)
 
 
 def _portable(error: Exception) -> Exception:
