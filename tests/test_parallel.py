@@ -117,18 +117,24 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("target", ["the process group (Ctrl-C in a terminal)", "the parent only (a Jupyter interrupt)"])
-def test_ctrl_c_stops_every_worker_and_leaves_only_complete_checkpoints(private_cache, tmp_path, target):
+def _start_long_training(cache: Path, tmp_path: Path, output: int) -> subprocess.Popen:
+    """Run :data:`INTERRUPTED` in a session of its own; return once its two short models are cached."""
     script = tmp_path / "interrupted.py"
     script.write_text(INTERRUPTED)
-    env = {**os.environ, "VAELIB_CACHE_DIR": str(private_cache)}
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    env = {**os.environ, "VAELIB_CACHE_DIR": str(cache)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=output, stderr=output,
                             text=True, start_new_session=True)
-    models = private_cache / "models"
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(list(models.glob("*.pt"))) < 2:   # the two short models are done
+    while time.monotonic() < deadline and len(list((cache / "models").glob("*.pt"))) < 2:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.2)
+    return proc
+
+
+@pytest.mark.parametrize("target", ["the process group (Ctrl-C in a terminal)", "the parent only (a Jupyter interrupt)"])
+def test_ctrl_c_stops_every_worker_and_leaves_only_complete_checkpoints(private_cache, tmp_path, target):
+    proc = _start_long_training(private_cache, tmp_path, subprocess.PIPE)
+    models = private_cache / "models"
     time.sleep(1.0)   # the long models are now mid-training
     if target.startswith("the process group"):
         os.killpg(proc.pid, signal.SIGINT)
@@ -189,16 +195,7 @@ def test_a_split_is_the_default_one_when_its_specification_is(digits):
 
 def test_workers_end_when_their_parent_is_killed_outright(private_cache, tmp_path):
     """SIGKILL leaves the parent no chance to stop its workers: each worker must notice and end by itself."""
-    script = tmp_path / "killed.py"
-    script.write_text(INTERRUPTED)
-    env = {**os.environ, "VAELIB_CACHE_DIR": str(private_cache)}
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    models = private_cache / "models"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(list(models.glob("*.pt"))) < 2:   # the long models have started
-        assert proc.poll() is None
-        time.sleep(0.2)
+    proc = _start_long_training(private_cache, tmp_path, subprocess.DEVNULL)   # the long models have started
     workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "multiprocessing.spawn"],
                                               capture_output=True, text=True).stdout.split()]
     assert len(workers) >= 2, "expected the two worker processes of train_many"

@@ -1,4 +1,4 @@
-"""The interface of every sampler of codes (:class:`Sampler`) and the check of the codes it is given.
+"""The interface of every sampler of codes (:class:`Sampler`) and the check of the codes it is given (:func:`check_codes`).
 
 Its own module so that :mod:`vaelib.samplers` (the fitted samplers and ``fit_sampler``) and
 :mod:`vaelib.two_stage` (a sampler that is a model of its own) both build on it without importing
@@ -29,7 +29,7 @@ class Sampler:
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Log-density of each row of ``z`` (n, latent_dim) in nats; float32 tensor (n,) on the CPU."""
-        z = _check_codes(z, "codes to score", latent_dim=self.latent_dim).detach().cpu().double()
+        z = check_codes(z, "codes to score", latent_dim=self.latent_dim).detach().cpu().double()
         return self._log_prob(z).float()
 
     def _sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -42,8 +42,9 @@ class Sampler:
         return f"{type(self).__name__}(latent_dim={self.latent_dim})"
 
 
-def _check_codes(codes: torch.Tensor, what: str, latent_dim: int | None = None) -> torch.Tensor:
-    """Return ``codes`` if it is a finite float tensor (n, d) with n >= 1; VaelibError otherwise."""
+def check_codes(codes: torch.Tensor, what: str, latent_dim: int | None = None) -> torch.Tensor:
+    """Return ``codes`` if it is a finite float tensor (n, d) with n >= 1 (and d == ``latent_dim`` when given);
+    VaelibError naming ``what`` otherwise."""
     if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or not codes.is_floating_point():
         got = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
         raise VaelibError(f"{what} must be a float tensor of shape (n, latent_dim), got {got}")
@@ -57,4 +58,4 @@ def _check_codes(codes: torch.Tensor, what: str, latent_dim: int | None = None) 
     return codes
 
 
-__all__ = ["Sampler"]
+__all__ = ["Sampler", "check_codes"]

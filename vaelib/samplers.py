@@ -19,7 +19,7 @@ import math
 import torch
 
 from .errors import VaelibError, check_choice
-from .sampler_base import Sampler, _check_codes
+from .sampler_base import Sampler, check_codes
 from .two_stage import TwoStageSampler
 
 #: name -> description of every sampler :func:`fit_sampler` can build.
@@ -133,9 +133,8 @@ def fit_sampler(name: str, codes: torch.Tensor, *, seed: int = 0, n_components: 
     """
     check_choice("sampler", name, SAMPLERS)
     if name == "two-stage":
-
         return TwoStageSampler(codes, seed=seed)
-    codes = _check_codes(codes, "codes").detach().cpu()
+    codes = check_codes(codes, "codes").detach().cpu()
     n, d = codes.shape
     if name == "prior":
         return PriorSampler(d)
