@@ -1,119 +1,97 @@
-"""The whole head-to-head of notebook 5 under two numerics: do its verdicts hang on the rounding?
+"""The head-to-head under two numerics: do its verdicts hang on the rounding?
 
-``tests/test_numerics_robustness.py`` checks a reduced grid on every test run; this script
-runs the book's own head-to-head (``vaelib.study.run_head_to_head`` with notebook 5's settings: its
-validation selections, every contestant, every claim) once under
-canonical numerics and once under native numerics with MKL's AUTO branch, each in a fresh
-process with its own model cache, and prints
+Runs a head-to-head (:func:`vaelib.study.run_head_to_head`) once under canonical numerics and
+once under native numerics with MKL's AUTO branch, each in a fresh process with its own model
+cache (:mod:`vaelib.study.numerics_runs`), and prints
 
-  - the sigma0 and beta each run selected on the validation split,
+  - the settings each run selected on the validation split,
   - every verdict side by side,
   - every headline figure's move between the runs, in units of its standard deviation over seeds.
 
-Run: .venv/bin/python benchmarks/numerics_robustness.py [--threads 1] [--out results.json]
-(both runs train about 160 models from empty caches: over an hour on a 2-core CPU.)
-A run whose records file already exists (``--out`` folder) is not repeated.
+Two grids:
+
+  - the book's (notebook 5's settings: every tuning grid, dims 2, 8, 32, 5 seeds): both runs train about
+    160 models from empty caches, over an hour on a 2-core CPU;
+  - ``--reduced`` (:data:`vaelib.study.numerics_runs.REDUCED`: every design on digits, dims 2 and 8, 3 seeds,
+    10 epochs, one value per tuning grid): about 14 minutes from empty caches on a 2-core CPU. Its record,
+    ``--record book/_generated/numerics_robustness.json``, is committed with its provenance and checked by
+    ``tests/test_numerics_robustness.py``.
+
+Run: .venv/bin/python benchmarks/numerics_robustness.py [--reduced] [--threads 1] [--out FOLDER] [--record FILE]
+A run whose records file already exists in the ``--out`` folder is not repeated.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import subprocess
-import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-GRID = {"dataset": "mnist5k", "latent_dims": [2, 8, 32], "seeds": [0, 1, 2, 3, 4], "epochs": 30, "n_samples": 1000}
-HEADLINE = ("recon_bce_nats", "prior/fid", "gmm/fid", "agg_mmd", "agg_c2st_accuracy", "elbo_nats", "mi_nats",
-            "jacobian_norm_scaled")
-
-CHILD = r"""
-import json, sys
-import vaelib
 from vaelib import study
-grid, cache = json.loads(sys.argv[1]), sys.argv[2]
-h2h = study.run_head_to_head(study.HeadToHeadSettings(**grid), progress=False, cache_dir=cache)
-print(json.dumps({"numerics": vaelib.numerics.current().describe(),
-                  "selections": {k: s.describe(1) for k, s in h2h.selections.items()},
-                  "verdicts": h2h.verdicts()["verdict"].to_dict(), "records": h2h.records}))
-"""
+from vaelib.study import numerics_runs
 
-RUNS = {
-    "canonical": {"VAELIB_NUMERICS": "canonical"},
-    "native, MKL AUTO": {"VAELIB_NUMERICS": "native", "MKL_CBWR": "AUTO"},
-}
+#: The full grid also prints these (the reduced grid's evaluations are the same; its headline is the test's).
+BOOK_HEADLINE = (*numerics_runs.HEADLINE, "agg_c2st_accuracy", "jacobian_norm_scaled")
 
 
-def run_one(name: str, threads: int, cache: Path, out: Path) -> dict:
-    """Run the grid under the numerics ``name`` in a fresh process; return its JSON (also written to ``out``)."""
+def run_one(name: str, settings: study.HeadToHeadSettings, threads: int, cache: Path, out: Path) -> dict:
+    """One run (its JSON also written to ``out``; read from there when it exists)."""
     if out.exists():
         return json.loads(out.read_text())
-    env = {k: v for k, v in os.environ.items() if k not in ("VAELIB_NUMERICS", "MKL_CBWR", "OMP_NUM_THREADS")}
-    env.update(RUNS[name])
-    if name != "canonical":
-        env["OMP_NUM_THREADS"] = str(threads)
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(GRID), str(cache)],
-                          env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"the {name} run failed:\n{done.stderr[-3000:]}")
-    out.write_text(done.stdout.strip().splitlines()[-1])
-    return json.loads(out.read_text())
+    result = numerics_runs.run_in_fresh_process(name, settings, cache, threads=threads)
+    out.write_text(json.dumps(result, default=float))
+    return result
 
 
-def report(runs: dict[str, dict]) -> None:
-    """Print the selected sigma0, the verdicts side by side and the headline moves in seed SDs."""
-    from vaelib import study
-
+def report(runs: dict[str, dict], headline: tuple[str, ...]) -> None:
+    """Print the selections, the verdicts side by side and the headline moves in seed SDs."""
     names = list(runs)
     for n in names:
         print(f"{n}: {runs[n]['numerics']}")
         for line in runs[n]["selections"].values():
             print(f"  {line}")
-    verdicts = [runs[n]["verdicts"] for n in names]
+    changed = numerics_runs.verdict_changes_between(runs)
     print("\nclaim  " + " | ".join(names))
-    for key in verdicts[0]:
-        flag = "" if verdicts[0][key] == verdicts[1][key] else "   <- CHANGED"
-        print(f"{key:5s}  {verdicts[0][key]} | {verdicts[1][key]}{flag}")
-    tables = [study.summary_table([{k: v for k, v in r.items() if k in ("design", "latent_dim", "seed", *HEADLINE)}
-                                   for r in runs[n]["records"] if r["design"] != "noise-only"], columns=HEADLINE)
-              for n in names]
-    moves = []
-    for metric in HEADLINE:
-        for key in tables[0].index:
-            a, sd, b = (tables[0].loc[key, (metric, "mean")], tables[0].loc[key, (metric, "std")],
-                        tables[1].loc[key, (metric, "mean")])
-            if not math.isnan(a):
-                moves.append((abs(b - a) / sd if sd > 0 else math.inf, metric, key, a, b, sd))
-    moves.sort(reverse=True)
+    first, second = (runs[n]["verdicts"] for n in names)
+    for key in first:
+        print(f"{key:5s}  {first[key]} | {second[key]}{'   <- CHANGED' if key in changed else ''}")
+    moves = numerics_runs.headline_moves(runs, headline)
     within = sum(m < 1 for m, *_ in moves)
     print(f"\nheadline figures: {within} of {len(moves)} moved by less than one seed SD; the largest moves:")
-    for m, metric, key, a, b, sd in moves[:10]:
-        print(f"  {m:5.2f} SD  {metric:15s} {key[0]:10s} d={key[1]:<3d} {a:10.4f} -> {b:10.4f} (seed SD {sd:.4f})")
-    changed = sum(verdicts[0][k] != verdicts[1][k] for k in verdicts[0])
-    print(f"\nverdicts changed: {changed} of {len(verdicts[0])}")
+    for m, metric, key in moves[:10]:
+        print(f"  {m:5.2f} SD  {metric:15s} {key[0]:10s} d={key[1]}")
+    print(f"\nverdicts changed: {len(changed)} of {len(first)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reduced", action="store_true", help="the reduced grid whose record the tests check")
     parser.add_argument("--threads", type=int, default=1, help="threads of the native run (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="folder for the runs' records and model caches")
+    parser.add_argument("--record", type=Path, default=None, help="write both runs with their provenance here")
     parser.add_argument("--canonical-cache", type=Path, default=None,
                         help="model cache of the canonical run (e.g. the book's own, ~/.cache/vaelib: reuses its models)")
     args = parser.parse_args()
+    settings = numerics_runs.REDUCED if args.reduced else study.HeadToHeadSettings()
     out = args.out or Path(tempfile.mkdtemp(prefix="vaelib-robustness-"))
     out.mkdir(parents=True, exist_ok=True)
     print(f"records and caches under {out}", flush=True)
+    start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        caches = {n: out / f"cache-{n.split(',')[0]}" for n in RUNS}
+        caches = {n: out / f"cache-{n.split(',')[0]}" for n in numerics_runs.RUNS}
         if args.canonical_cache is not None:
             caches["canonical"] = args.canonical_cache
-        futures = {n: pool.submit(run_one, n, args.threads, caches[n], out / f"{n.split(',')[0]}.json")
-                   for n in RUNS}
+        futures = {n: pool.submit(run_one, n, settings, args.threads, caches[n], out / f"{n.split(',')[0]}.json")
+                   for n in numerics_runs.RUNS}
         runs = {n: f.result() for n, f in futures.items()}
-    report(runs)
+    seconds = time.perf_counter() - start
+    report(runs, numerics_runs.HEADLINE if args.reduced else BOOK_HEADLINE)
+    print(f"\n{seconds:.0f} s")
+    if args.record is not None:
+        command = numerics_runs.RECORD_COMMAND if args.reduced else "benchmarks/numerics_robustness.py"
+        print(f"record written to {numerics_runs.write_record(args.record, settings, runs, seconds, command)}")
 
 
 if __name__ == "__main__":

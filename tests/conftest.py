@@ -1,9 +1,17 @@
-"""Shared fixtures: a private cache folder for every test, and small data."""
+"""Shared fixtures: a private cache folder for every test, a kept cache for the pipeline runs, and small data."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 import vaelib  # noqa: F401  (first: canonical numerics must apply before any test runs a torch operation)
+from vaelib.store import cache_root
+
+#: Where the tests that run a whole pipeline keep what they train between test runs: ``tests/`` under the cache
+#: root in force when the tests start (``~/.cache/vaelib/tests`` by default), beside the user's own ``models/``,
+#: which no test reads or writes. Read before any test points ``$VAELIB_CACHE_DIR`` at a private folder.
+KEPT_CACHE_ROOT = cache_root() / "tests"
 
 
 @pytest.fixture(autouse=True)
@@ -12,6 +20,24 @@ def private_cache(tmp_path_factory, monkeypatch):
     path = tmp_path_factory.mktemp("vaelib-cache")
     monkeypatch.setenv("VAELIB_CACHE_DIR", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def kept_cache():
+    """``kept_cache(name)``: the folder ``<KEPT_CACHE_ROOT>/<name>``, kept between test runs (created here).
+
+    For the tests that run a whole pipeline (the notebooks' smoke runs, the ``compare`` command, the numerics
+    robustness run): from an empty cache they train and evaluate everything, and a later run of the same code
+    loads the models and metric records they cached. Every cache key holds the config, the numerics and
+    vaelib's cache and metrics versions, so a change to what is trained or measured is never served from here.
+    Tests that count trainings or test the cache itself keep using :func:`private_cache`.
+    """
+    def folder(name: str) -> Path:
+        path = KEPT_CACHE_ROOT / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -119,16 +119,11 @@ def _papermill(path: Path, out: Path, **parameters):
                                       cwd=str(path.parent), progress_bar=False, log_output=False)
 
 
-@pytest.fixture(scope="session")
-def smoke_cache(tmp_path_factory):
-    """One model cache for all smoke runs: empty at the start, shared like the book's notebooks share theirs."""
-    return tmp_path_factory.mktemp("smoke-cache")
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_smoke_run_with_fast_parameters(path, tmp_path, monkeypatch, smoke_cache):
-    """Each notebook runs top to bottom with FAST=True, starting from an empty model cache."""
-    monkeypatch.setenv("VAELIB_CACHE_DIR", str(smoke_cache))
+def test_smoke_run_with_fast_parameters(path, tmp_path, monkeypatch, kept_cache):
+    """Each notebook runs top to bottom with FAST=True. The smoke runs share one cache, as the book's notebooks share
+    theirs, kept between test runs: from an empty cache they train their models, later runs load them."""
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(kept_cache("smoke-runs")))
     _papermill(path, tmp_path / path.name, FAST=True)
     executed = json.loads((tmp_path / path.name).read_text())
     assert not [o for c in executed["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
@@ -190,22 +185,26 @@ def _parameters(path: Path) -> dict:
 
 
 @pytest.mark.parametrize("stem", STUDY_NOTEBOOKS)
-def test_a_study_notebook_reads_records_and_trains_nothing(stem, tmp_path, monkeypatch):
-    """Notebooks 5 and 6 read committed records: run against an empty model cache, notebook 6 trains no model and
-    notebook 5 only the models whose samples it shows (seed 0, the middle latent dim, one per cell of the 3 x 3
-    factorial); pointed at a folder without records they stop in their first cells, naming the command that writes
-    them."""
+def test_a_study_notebook_reads_records_and_trains_nothing(stem, tmp_path, monkeypatch, kept_cache):
+    """Notebooks 5 and 6 read committed records: notebook 6 asks for no model and notebook 5 only for the models
+    whose samples it shows (seed 0, the middle latent dim, one per cell of the 3 x 3 factorial), trained or loaded
+    (the cache is kept between test runs; the train log counts both); pointed at a folder without records they stop
+    in their first cells, naming the command that writes them."""
     import papermill
 
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("VAELIB_CACHE_DIR", str(cache))
+    from vaelib.cache import TRAIN_LOG_ENV
+
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(kept_cache("study-notebooks")))
+    log = tmp_path / "train-log.jsonl"
+    monkeypatch.setenv(TRAIN_LOG_ENV, str(log))
     path = ROOT / "notebooks" / f"{stem}.ipynb"
     _papermill(path, tmp_path / "ok.ipynb", FAST=True)
-    trained = sorted(p.name for p in cache.rglob("*.pt"))
+    asked = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     if stem.startswith("05"):
-        assert len(trained) <= 9 and all("-mnist5k-z8-" in name for name in trained), trained
+        models = {(e["design"], e["dataset"], e["latent_dim"], e["seed"]) for e in asked}
+        assert 0 < len(models) <= 9 and all(m[1:] == ("mnist5k", 8, 0) for m in models), models
     else:
-        assert not trained, "notebook 6 trained a model"
+        assert not asked, f"notebook 6 trained or loaded models: {asked}"
     folder = "STUDY_DIR" if stem.startswith("05") else "STUDY_ROOT"
     with pytest.raises(papermill.PapermillExecutionError) as info:
         _papermill(path, tmp_path / "bad.ipynb", **{folder: str(tmp_path / "nowhere")})

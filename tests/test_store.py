@@ -58,10 +58,12 @@ def test_the_model_cache_keeps_the_path_of_every_model_trained_before(tmp_path):
 
 
 def test_the_metric_and_classifier_caches_keep_their_keys(tmp_path, digits):
-    """Records and classifiers computed before the store keep their files (the keys of vaelib 0.4)."""
+    """Classifiers computed before the store keep their files (the keys of vaelib 0.4); a metric record's key is 0.4's
+    plus the model cache's version, so that a change to training never serves the record of an older model."""
     config = TrainConfig(dataset="digits")
     kwargs = {"n_samples": 300, "groups": ("likelihood",)}
-    src = json.dumps({"v": metrics.METRICS_VERSION, "numerics": numerics.current().cache_tag,
+    src = json.dumps({"v": metrics.METRICS_VERSION, "cache_version": CACHE_VERSION,
+                      "numerics": numerics.current().cache_tag,
                       "config": config.to_dict(), "data": "digits", "n_test": 359,
                       "args": {"n_samples": 300, "groups": ["likelihood"]}}, sort_keys=True, default=str)
     assert metrics.evaluation_cache_path(config, digits, cache_dir=tmp_path, **kwargs) == \
@@ -76,6 +78,15 @@ def test_the_metric_and_classifier_caches_keep_their_keys(tmp_path, digits):
     assert classifier_mod.classifier_cache_path(digits, seed=1, cache_dir=tmp_path) == \
         tmp_path / "classifiers" / f"digits-{h.hexdigest()[:16]}.pt"
 
+
+
+def test_a_metric_record_is_not_served_for_a_model_that_training_code_changed(tmp_path, digits, monkeypatch):
+    """Raising the model cache's version retrains every model, so it must also file their records elsewhere."""
+    config = TrainConfig(dataset="digits")
+    before = metrics.evaluation_cache_path(config, digits, cache_dir=tmp_path, groups=("likelihood",))
+    monkeypatch.setattr(metrics, "CACHE_VERSION", CACHE_VERSION + 1)
+    after = metrics.evaluation_cache_path(config, digits, cache_dir=tmp_path, groups=("likelihood",))
+    assert after != before and after.parent == before.parent
 
 # ---- atomic writes -----------------------------------------------------------------------------
 

@@ -210,7 +210,9 @@ SMALL = ["--dataset", "digits", "--latent-dims", "2", "4", "--seeds", "0", "1", 
          "--sw-weight-grid", "10", "100"]
 
 
-def test_compare_cli_on_digits_writes_records_that_read_back_and_refuses_stale_ones(tmp_path, capsys):
+def test_compare_cli_on_digits_writes_records_that_read_back_and_refuses_stale_ones(tmp_path, capsys, monkeypatch,
+                                                                                    kept_cache):
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(kept_cache("compare-cli")))   # trained and evaluated once, then read
     out = tmp_path / "cmp"
     args = ["compare", *SMALL, "--out", str(out), "--bottom-line", str(tmp_path / "bottom.md"), "--no-progress"]
     code = main(args)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import numerics, store
+from ..cache import CACHE_VERSION
 from ..config import TrainConfig
 from ..data import Dataset, check_data, training_view, validation_view
 from ..errors import VaelibError, check_choice
@@ -186,10 +187,11 @@ def evaluation_cache_path(config: TrainConfig, data: Dataset, *, cache_dir: str 
     """Where :func:`evaluate_cached` keeps the record of ``config``'s model on ``data`` with ``kwargs``.
 
     ``<cache>/metrics/<design>-<hash>.json``; the hash (:func:`vaelib.store.key`, 20 hex digits)
-    covers :data:`METRICS_VERSION`, the numerics, the model's config, the data set's name and test
-    size, and the arguments of :func:`evaluate` (except ``classifier``).
+    covers :data:`METRICS_VERSION`, :data:`vaelib.cache.CACHE_VERSION` (a change to training changes the model a
+    record describes), the numerics, the model's config, the data set's name and test size, and the arguments of
+    :func:`evaluate` (except ``classifier``).
     """
-    key = store.key({"v": METRICS_VERSION, "numerics": numerics.current().cache_tag,
+    key = store.key({"v": METRICS_VERSION, "cache_version": CACHE_VERSION, "numerics": numerics.current().cache_tag,
                      "config": config.to_dict(), "data": data.name, "n_test": int(data.x_test.shape[0]),
                      "args": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()
                               if k != "feature_classifier"}}, length=20)

@@ -14,6 +14,7 @@ notebook helpers do; ``tests/test_study.py`` checks).
 - :mod:`~vaelib.study.answer`: the bottom line and the answer figure, generated from the verdicts
 - :mod:`~vaelib.study.robustness`: the verdicts side by side across studies (does the answer hold?)
 - :mod:`~vaelib.study.studies`: the studies ``python -m vaelib study NAME`` runs (budget, generality)
+- :mod:`~vaelib.study.numerics_runs`: the head-to-head under canonical and native numerics (its committed record)
 """
 from __future__ import annotations
 
