@@ -58,7 +58,8 @@ from vaelib import study
 grid = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sys.argv[1]).items()}
 h2h = study.run_head_to_head(study.HeadToHeadSettings(**grid), progress=False, cache_dir=sys.argv[2])
 print(json.dumps({"numerics": vaelib.numerics.current().describe(),
-                  "selections": {k: s.describe(1) for k, s in h2h.selections.items()},
+                  "selections": {" ".join(map(str, k)) if isinstance(k, tuple) else str(k): s.describe(1)
+                                 for k, s in h2h.selections.items()},
                   "verdicts": {k: r.verdict for k, r in h2h.results().items()}, "records": h2h.records}, default=float))
 """
 
