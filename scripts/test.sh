@@ -7,4 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/numerics_env.sh
 bash scripts/build_book.sh
-.venv/bin/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"
+# Test modules and notebooks run in parallel, one per worker process (pytest-xdist, --dist loadscope: a notebook's
+# cells stay in order in one kernel, a module's fixtures are made once): as many workers as cores, at most 4.
+# Pass -n 0 to run everything in this process.
+cores=$(nproc 2>/dev/null || echo 1)
+workers=$(( cores < 4 ? cores : 4 ))
+.venv/bin/python -m pytest -n "$workers" --dist loadscope tests notebooks --nbval \
+    --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"
