@@ -88,6 +88,12 @@ def report(figures: dict[str, dict], gflops: float, workers: int) -> None:
         ratio = total["seconds"] / floor
         print(f"\nall notebooks: {total['seconds'] / 60:.1f} min, {ratio:.2f}x the floor of {floor / 60:.1f} min "
               f"(target <= {TARGET_RATIO}x: {'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+        train_seconds = sum(f["train_seconds"] for f in figures.values())
+        training = train_seconds / workers
+        print(f"where the time goes: training {train_seconds:.0f} s on {workers} workers, at best {training:.0f} s of "
+              f"wall time ({training / floor:.2f}x the floor: {total['train_flop'] / train_seconds / 1e9:.1f} GFLOP/s "
+              f"per worker against {gflops:.1f} for the products alone); the other {total['seconds'] - training:.0f} s "
+              f"({(total['seconds'] - training) / total['seconds']:.0%}) evaluate, fit, plot and start kernels")
 
 
 def main() -> None:

@@ -26,9 +26,9 @@ def private_cache(tmp_path_factory, monkeypatch):
 def kept_cache():
     """``kept_cache(name)``: the folder ``<KEPT_CACHE_ROOT>/<name>``, kept between test runs (created here).
 
-    For the tests that run a whole pipeline (the notebooks' smoke runs, the ``compare`` command, the numerics
-    robustness run): from an empty cache they train and evaluate everything, and a later run of the same code
-    loads the models and metric records they cached. Every cache key holds the config, the numerics and
+    For the tests that run a whole pipeline (the notebooks' smoke runs, the study notebooks, the ``compare``
+    command): from an empty cache they train and evaluate everything, and a later run of the same code loads the
+    models and metric records they cached. Every cache key holds the config, the numerics and
     vaelib's cache and metrics versions, so a change to what is trained or measured is never served from here.
     Tests that count trainings or test the cache itself keep using :func:`private_cache`.
     """

@@ -86,6 +86,9 @@ def test_book_time_reports_each_notebook_against_the_floor(book_time, capsys):
     n = len(book_time.NOTEBOOKS)
     assert f"{'total':28s}{10 * n:9d}{4.0 * n:9.2f}{100.0 * n:10.0f}{40.0:9.1f}{20.0 * n:9.0f}    5.00x" in out
     assert "5.00x the floor" in out and "(target <= 1.5x: NOT met)" in out
+    # training 80 s per notebook on 2 workers: 40 s of wall time each, 2x its floor of 20 s; 60 s of 100 s left over
+    assert (f"training {80 * n} s on 2 workers, at best {40 * n} s of wall time (2.00x the floor: 50.0 GFLOP/s per "
+            f"worker against 100.0 for the products alone); the other {60 * n} s (60%)") in out
     fast = {name: dict(f, seconds=25.0) for name, f in figures.items()}
     book_time.report(fast, gflops=100.0, workers=2)
     assert "1.25x the floor" in capsys.readouterr().out

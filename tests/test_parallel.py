@@ -122,13 +122,29 @@ def _start_long_training(cache: Path, tmp_path: Path, output: int) -> subprocess
     script = tmp_path / "interrupted.py"
     script.write_text(INTERRUPTED)
     env = {**os.environ, "VAELIB_CACHE_DIR": str(cache)}
+    # As a shell starts a foreground job: SIGINT at its default, whatever this test process inherited (a process
+    # started with SIGINT ignored, as by some launchers, passes that on, and its Python never raises KeyboardInterrupt)
     proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=output, stderr=output,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(list((cache / "models").glob("*.pt"))) < 2:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.2)
     return proc
+
+
+def _signal_states(pid: int) -> dict[str, str]:
+    """Each thread of process ``pid``: its ignored, blocked and caught signal masks, as /proc shows them."""
+    states = {}
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            fields = dict(line.split(":\t", 1) for line in (task / "status").read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        states[f"{fields.get('Name', '?').strip()}/{task.name}"] = " ".join(
+            f"{k}={fields.get(k, '?').strip()}" for k in ("SigIgn", "SigBlk", "SigCgt"))
+    return states
 
 
 @pytest.mark.parametrize("target", ["the process group (Ctrl-C in a terminal)", "the parent only (a Jupyter interrupt)"])
@@ -143,11 +159,14 @@ def test_ctrl_c_stops_every_worker_and_leaves_only_complete_checkpoints(private_
     try:
         out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:   # the interrupt did not stop it: say where it hangs, then stop it
+        states = _signal_states(proc.pid)
         os.kill(proc.pid, signal.SIGUSR1)
         time.sleep(2.0)
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        pytest.fail(f"still running 60 s after the interrupt; its threads then:\n{err[-6000:]}")
+        pytest.fail(f"still running 60 s after the interrupt; signal masks (hex bit n-1 = signal n, SIGINT = 2) "
+                    f"of its threads: {states}; of this test process: {_signal_states(os.getpid())}; "
+                    f"its threads then:\n{err[-6000:]}")
     assert proc.returncode == 130 and "interrupted" in out, (proc.returncode, out, err[-2000:])
     assert list(models.glob("*.tmp")) == [] and list(models.glob(".*")) == []
     done = sorted(models.glob("*.pt"))
