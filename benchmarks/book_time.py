@@ -14,7 +14,7 @@ not touched) from an empty model cache, under the book's canonical numerics, wit
     mixture fits, classifier) is part of the seconds. Target: the total within 1.5x the floor.
 
 Run: .venv/bin/python benchmarks/book_time.py [--workers N] [--fast]
-(About half an hour from an empty cache on a 2-core CPU; --fast runs every notebook with
+(About 11 minutes from an empty cache on the 2-core development VM; --fast runs every notebook with
 FAST=True, a smoke run of the script itself.)
 """
 from __future__ import annotations
