@@ -49,6 +49,19 @@ def execute(notebook: Path, out: Path, env: dict[str, str], parameters: dict) ->
     return seconds
 
 
+def slowest_cells(executed: Path, count: int) -> list[tuple[float, str]]:
+    """The ``count`` slowest code cells of a notebook executed by papermill: (seconds, first code line), slowest first."""
+    cells = json.loads(executed.read_text())["cells"]
+    timed = []
+    for cell in cells:
+        seconds = (cell.get("metadata", {}).get("papermill", {}) or {}).get("duration")
+        if cell["cell_type"] == "code" and seconds is not None:
+            source = "".join(cell["source"]).strip().splitlines()
+            first = next((line for line in source if line.strip() and not line.lstrip().startswith("#")), "")
+            timed.append((float(seconds), first[:70]))
+    return sorted(timed, reverse=True)[:count]
+
+
 def run(workers: int, scratch: Path, fast: bool) -> dict[str, dict]:
     """Execute every notebook from an empty cache; return per notebook its seconds and train-log counts."""
     from vaelib.cache import summarise_log
@@ -61,7 +74,11 @@ def run(workers: int, scratch: Path, fast: bool) -> dict[str, dict]:
         seconds = execute(notebook, scratch / notebook.name, {**env, "VAELIB_TRAIN_LOG": str(log)},
                           {"FAST": True} if fast else {})
         figures[notebook.name] = {"seconds": seconds, **summarise_log(log)}
-        print(f"  {notebook.name}: {seconds:.0f} s, trained {figures[notebook.name]['trained']} models", flush=True)
+        print(f"  {notebook.name}: {seconds:.0f} s, trained {figures[notebook.name]['trained']} models "
+              f"({figures[notebook.name]['train_seconds']:.0f} s of training on {workers} workers); slowest cells:",
+              flush=True)
+        for cell_seconds, line in slowest_cells(scratch / notebook.name, 4):
+            print(f"      {cell_seconds:6.1f} s  {line}", flush=True)
     return figures
 
 

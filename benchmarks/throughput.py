@@ -220,34 +220,67 @@ if os.environ.get("VAELIB_BENCH_MKL_FIRST"):
 warnings.simplefilter("ignore")   # canonical numerics warn that MKL was used first: that is the point here
 sys.path.insert(0, sys.argv[1])
 import vaelib
-from throughput import vaelib_samples_per_second
+from throughput import gemm_gflops, vaelib_samples_per_second
 data = vaelib.load_dataset("mnist5k")
 sps = vaelib_samples_per_second("vae", data, int(sys.argv[2]), tuple(int(v) for v in sys.argv[3:6]))
-print(json.dumps({"samples_per_second": sps, "numerics": vaelib.numerics.current().describe()}))
+speeds = gemm_gflops()
+print(json.dumps({"samples_per_second": sps, "numerics": vaelib.numerics.current().describe(),
+                  "gemm_gflops": speeds.get("canonical kernels", speeds["torch"])}))
 """
 
 
-def samples_per_second_in_process(env: dict[str, str], epochs: int,
-                                  sizes: tuple[int, int, int] = CLASSIC_SIZES) -> float:
-    """The vaelib VAE's training samples/s in a fresh Python process started with ``env`` added."""
+def run_in_process(env: dict[str, str], epochs: int, sizes: tuple[int, int, int] = CLASSIC_SIZES) -> dict[str, float]:
+    """In a fresh Python process started with ``env`` added: the vaelib VAE's training samples/s
+    (``samples_per_second``) and the single-thread GFLOP/s of the layer products it trains with (``gemm_gflops``:
+    vaelib's canonical kernels when routed, else torch's)."""
     clean = {k: v for k, v in os.environ.items() if k not in _VARIANT_KEYS}
     cmd = [sys.executable, "-c", _CHILD, os.path.dirname(os.path.abspath(__file__)), str(epochs), *map(str, sizes)]
     done = subprocess.run(cmd, env={**clean, **env}, capture_output=True, text=True, check=True)
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["samples_per_second"])
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"samples_per_second": float(answer["samples_per_second"]), "gemm_gflops": float(answer["gemm_gflops"])}
 
 
-def measure_numerics(epochs: int, repeats: int, sizes: tuple[int, int, int] = CLASSIC_SIZES) -> dict[str, list[float]]:
-    """samples/s of the vaelib VAE under each of :data:`NUMERICS_VARIANTS`, ``repeats`` interleaved processes each."""
+def measure_numerics(epochs: int, repeats: int,
+                     sizes: tuple[int, int, int] = CLASSIC_SIZES) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Under each of :data:`NUMERICS_VARIANTS`, ``repeats`` interleaved processes each: the vaelib VAE's samples/s,
+    and the GFLOP/s of the products it trains with (:func:`run_in_process`); two dicts of lists, by variant."""
     runs: dict[str, list[float]] = {name: [] for name in NUMERICS_VARIANTS}
+    gemm: dict[str, list[float]] = {name: [] for name in NUMERICS_VARIANTS}
     for _ in tqdm(range(repeats), desc="numerics", leave=False):
         for name, env in NUMERICS_VARIANTS.items():
-            runs[name].append(samples_per_second_in_process(env, epochs, sizes))
-    return runs
+            answer = run_in_process(env, epochs, sizes)
+            runs[name].append(answer["samples_per_second"])
+            gemm[name].append(answer["gemm_gflops"])
+    return runs, gemm
 
 
-def report_numerics(runs: dict[str, list[float]]) -> None:
+def training_flop_per_sample(sizes: tuple[int, int, int] = CLASSIC_SIZES) -> float:
+    """FLOP of the layer products per training sample of the MLP VAE of ``sizes`` (data, hidden, latent).
+
+    Layers data-hidden, hidden-latent twice (mean, log-variance), latent-hidden, hidden-data: 2 in out
+    each forward; backward twice that, less the input gradient of the first layer (the data need none).
+    """
+    data, hidden, latent = sizes
+    forward = 2.0 * (data * hidden + 2 * hidden * latent + latent * hidden + hidden * data)
+    return forward + 2.0 * forward - 2.0 * data * hidden
+
+
+def products_bound(canonical_gflops: float, native_gflops: float, native_gemm_share: float) -> float:
+    """The canonical / native training-speed ratio if only the matrix products differed between the two.
+
+    ``native_gemm_share``: the share of native training time spent in the products (0-1). With the rest of
+    a step as fast in both, canonical time is (1 - share) + share x native/canonical GFLOP/s of the products.
+    A ratio (unitless): at most 1, equal to the products' own ratio when the products are all the time.
+    """
+    return 1.0 / ((1.0 - native_gemm_share) + native_gemm_share * native_gflops / canonical_gflops)
+
+
+def report_numerics(runs: dict[str, list[float]], gemm: dict[str, list[float]] | None = None) -> None:
     """Print each variant's median samples/s and its paired ratios to native and to native on one thread
-    (95% intervals), canonical against the target of 0.8x native single-thread, and MKL COMPATIBLE's share."""
+    (95% intervals), canonical against the target of 0.8x native single-thread, and MKL COMPATIBLE's share.
+
+    With ``gemm`` (the GFLOP/s of each variant's layer products), also the bound the products set: their
+    canonical / native ratio, and what canonical training would reach were the products its only difference."""
     print(f"\nCost of canonical numerics (vaelib vae {'-'.join(map(str, CLASSIC_SIZES))}, one process per run):")
     native, single = runs["native"], runs["native, 1 thread"]
     for name, values in runs.items():
@@ -263,6 +296,16 @@ def report_numerics(runs: dict[str, list[float]]) -> None:
     med, low, high = median_interval(share)
     print(f"MKL COMPATIBLE's share of canonical training time (what is left in MKL: its vector maths) = "
           f"{med:+.1%} (95% interval {low:+.1%} to {high:+.1%})")
+    if gemm is None:
+        return
+    canonical, native = statistics.median(gemm["canonical"]), statistics.median(gemm["native, 1 thread"])
+    flop_per_sample = training_flop_per_sample(CLASSIC_SIZES)
+    native_share = min(1.0, statistics.median(single) * flop_per_sample / (native * 1e9))
+    print(f"the products alone (a 784-400 layer's three, one thread): canonical kernels {canonical:.1f} GFLOP/s, "
+          f"native {native:.1f}: {canonical / native:.3f}x. They are {native_share:.0%} of native training time "
+          f"(its samples/s x about {flop_per_sample / 1e6:.1f} MFLOP of products per sample, at that speed), so were "
+          f"they the only difference, canonical would run at {products_bound(canonical, native, native_share):.3f}x "
+          f"native 1 thread: the ceiling that canonical kernels slower than native ones set on this CPU")
 
 
 def gemm_gflops(repeats: int = 7, batch: int = 128, sizes: tuple[int, int] = (784, 400)) -> dict[str, float]:
@@ -327,7 +370,7 @@ def main() -> None:
     print("(wae-mmd's kernel matrices are batch x batch and do not shrink with the model: its tiny-model "
           "figure still holds that arithmetic)")
     if args.numerics_repeats > 0:
-        report_numerics(measure_numerics(args.epochs, args.numerics_repeats))
+        report_numerics(*measure_numerics(args.epochs, args.numerics_repeats))
 
 
 if __name__ == "__main__":

@@ -58,13 +58,15 @@ def test_verdict_needs_the_whole_interval_on_one_side(throughput):
 
 
 def test_numerics_variants_run_in_their_own_processes_under_the_numerics_they_name(throughput, capsys):
-    runs = throughput.measure_numerics(epochs=1, repeats=1, sizes=throughput.TINY_SIZES)
-    assert list(runs) == list(throughput.NUMERICS_VARIANTS)
+    runs, gemm = throughput.measure_numerics(epochs=1, repeats=1, sizes=throughput.TINY_SIZES)
+    assert list(runs) == list(gemm) == list(throughput.NUMERICS_VARIANTS)
     assert all(len(v) == 1 and v[0] > 0 for v in runs.values()), runs
-    throughput.report_numerics(runs)
+    assert all(len(v) == 1 and v[0] > 0 for v in gemm.values()), gemm
+    throughput.report_numerics(runs, gemm)
     out = capsys.readouterr().out
     assert "canonical" in out and "1.000x native" in out
     assert "target >= 0.8x" in out and "MKL COMPATIBLE's share of canonical training time" in out
+    assert "the products alone" in out and "were they the only difference" in out
 
 
 def test_gemm_speed_of_both_kernels_is_measured(throughput):
@@ -92,3 +94,12 @@ def test_book_time_reports_each_notebook_against_the_floor(book_time, capsys):
     fast = {name: dict(f, seconds=25.0) for name, f in figures.items()}
     book_time.report(fast, gflops=100.0, workers=2)
     assert "1.25x the floor" in capsys.readouterr().out
+
+
+def test_the_products_bound_runs_from_the_products_ratio_to_one(throughput):
+    # products all the time: the ratio of their speeds; none of the time: no cost; half: in between
+    assert throughput.products_bound(50.0, 100.0, 1.0) == pytest.approx(0.5)
+    assert throughput.products_bound(50.0, 100.0, 0.0) == pytest.approx(1.0)
+    assert throughput.products_bound(50.0, 100.0, 0.5) == pytest.approx(1 / 1.5)
+    # the classic VAE: 784-400-20, 1.30 MFLOP forward, 3.28 MFLOP per training sample
+    assert throughput.training_flop_per_sample((784, 400, 20)) == 3 * 1_302_400 - 627_200

@@ -128,6 +128,29 @@ def test_real_floor_with_a_small_heldout_set_uses_one_subset_and_says_so():
         real_floor(_gaussian_feats(300, seed=1), _gaussian_feats(200, seed=2), 1)
 
 
+def test_real_floor_remembers_its_inputs_contents_and_recomputes_for_other_ones(monkeypatch):
+    from vaelib.metrics import samples as samples_mod
+
+    monkeypatch.setattr(samples_mod, "_FLOOR_MEMO", type(samples_mod._FLOOR_MEMO)())
+    computed = []
+    compute = samples_mod._compute_real_floor
+    monkeypatch.setattr(samples_mod, "_compute_real_floor", lambda *a: computed.append(a) or compute(*a))
+    real, heldout = _gaussian_feats(300, seed=1), _gaussian_feats(600, seed=2)
+    first = real_floor(real, heldout, 150, seed=0)
+    first["fid"] = -1.0                                        # a caller's change does not reach the memory
+    again = real_floor(real.clone(), heldout.clone(), 150, seed=0)   # same contents, other tensors
+    assert len(computed) == 1 and again == compute(real, heldout, 150, 0, samples_mod.FLOOR_SUBSETS)
+    changed = heldout.clone()
+    changed[0, 0] += 1e-3
+    for args in ((real, changed, 150, 0), (real, heldout, 150, 1), (real, heldout, 100, 0)):
+        real_floor(args[0], args[1], args[2], seed=args[3])
+    assert len(computed) == 4, "another input, seed or sample size must be computed, not remembered"
+    assert real_floor(real, changed, 150, seed=0)["fid"] != again["fid"]
+    for n in range(101, 101 + samples_mod.FLOOR_MEMO_SIZE):
+        real_floor(real, heldout, n, seed=0)
+    assert len(samples_mod._FLOOR_MEMO) == samples_mod.FLOOR_MEMO_SIZE
+
+
 def test_kid_is_not_blown_up_by_a_feature_that_real_data_never_fires():
     """Known answer: a dead feature (0 on every real image) that a few samples fire a little.
 

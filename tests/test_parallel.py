@@ -45,6 +45,32 @@ def test_parallel_workers_train_the_same_bits_as_sequential_training(private_cac
     assert os.getpid() not in pids and len(pids) == 2, "the models must have been trained by two worker processes"
 
 
+def test_longest_first_orders_by_epochs_times_images_and_keeps_ties_in_order():
+    short = [TrainConfig(design="vae", dataset="digits", epochs=30, seed=s) for s in range(3)]
+    long = TrainConfig(design="vae", dataset="digits", epochs=200, seed=9)
+    few_images = TrainConfig(design="vae", dataset="digits", epochs=60, n_train=500, seed=7)   # 30,000 image-epochs
+    held_out = TrainConfig(design="vae", dataset="digits", epochs=30, validation_fraction=0.5, seed=8)
+    order = parallel.longest_first([*short, few_images, held_out, long], whole_split=4000)
+    assert order == [long, *short, held_out, few_images]
+    assert parallel.estimated_cost(few_images) == 60 * 500
+    assert parallel.estimated_cost(held_out, whole_split=1000) == 30 * 500
+
+
+def test_workers_take_the_longest_training_first(private_cache, tmp_path, monkeypatch):
+    # in the order given, the long training (last) would start after a short one on the same worker;
+    # longest first, one worker trains it alone while the other trains the three short ones
+    log = tmp_path / "train.jsonl"
+    monkeypatch.setenv(TRAIN_LOG_ENV, str(log))
+    short = [TrainConfig(design="ae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=1, seed=s)
+             for s in range(3)]
+    long = TrainConfig(design="ae", dataset="digits", latent_dim=4, hidden_dims=(32,), epochs=12, seed=9)
+    results = vaelib.train_many([*short, long], workers=2, progress=False)
+    assert [r.config for r in results] == [*short, long]   # results keep the caller's order
+    entries = [json.loads(line) for line in log.read_text().splitlines() if '"trained"' in line]
+    long_pid = next(e["pid"] for e in entries if e["seed"] == 9)
+    assert [e["seed"] for e in entries if e["pid"] == long_pid] == [9], entries
+
+
 def test_nothing_is_trained_twice(private_cache, tmp_path, monkeypatch):
     log = tmp_path / "train.jsonl"
     monkeypatch.setenv(TRAIN_LOG_ENV, str(log))

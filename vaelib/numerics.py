@@ -52,7 +52,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import blas
+from . import blas, torch_private
 from .errors import check_choice
 
 #: The environment variable read when vaelib is imported.
@@ -257,7 +257,7 @@ def _apply_canonical(torch, requested: str) -> Numerics:
     _limit_blas_threads(CANONICAL_THREADS)
     torch.backends.mkldnn.enabled = False   # convolutions then run as MKL matrix products,
     torch.backends.nnpack.set_flags(False)  # not as oneDNN's or NNPACK's CPU-specific kernels
-    torch.use_deterministic_algorithms(True)
+    torch_private.set_deterministic_algorithms(True)   # the public function's flag, 1.2 s sooner
     # ... without filling every new tensor with NaN first (a debugging aid of deterministic mode that cost
     # 8% of a training step: every output of the canonical matrix products is written in full anyway)
     torch.utils.deterministic.fill_uninitialized_memory = False
@@ -273,7 +273,7 @@ def _apply_native(torch, requested: str) -> Numerics:
     _limit_blas_threads(None)
     torch.backends.mkldnn.enabled = True
     torch.backends.nnpack.set_flags(True)
-    torch.use_deterministic_algorithms(False)
+    torch_private.set_deterministic_algorithms(False)
     torch.utils.deterministic.fill_uninitialized_memory = True
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return Numerics("native", requested, device, torch.get_num_threads(), mkl_branch(),

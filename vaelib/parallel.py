@@ -128,6 +128,32 @@ def _pending(configs: Sequence[TrainConfig], data: Dataset | None, cache_dir: st
     return out
 
 
+#: Training images of a config that trains on its whole split, when no data set is at hand to count them:
+#: mnist5k's 4,000, the book's data set. Only the order in which workers take models depends on it.
+WHOLE_SPLIT_IMAGES = 4000
+
+
+def estimated_cost(config: TrainConfig, whole_split: int = WHOLE_SPLIT_IMAGES) -> float:
+    """Relative cost of training ``config``: its epochs (the most it may run) times the images it trains on.
+
+    ``whole_split`` is the size of the training split of its data set (images); ``config.n_train`` and
+    ``config.validation_fraction`` cut it. In image-epochs; used only to hand the longest trainings
+    to the workers first.
+    """
+    images = config.n_train if config.n_train is not None else whole_split * (1.0 - config.validation_fraction)
+    return float(config.epochs) * float(images)
+
+
+def longest_first(configs: Sequence[TrainConfig], whole_split: int = WHOLE_SPLIT_IMAGES) -> list[TrainConfig]:
+    """``configs`` ordered by :func:`estimated_cost`, the longest first; equal costs keep their order.
+
+    The schedule of :func:`train_many`'s workers (longest processing time first): one long
+    training handed out last would leave every other worker idle while it runs alone. A model's
+    bits do not depend on which worker trains it, or when.
+    """
+    return sorted(configs, key=lambda c: -estimated_cost(c, whole_split))
+
+
 def train_many(
     configs: Sequence[TrainConfig],
     *,
@@ -141,7 +167,8 @@ def train_many(
 
     Models not in the cache are trained by ``workers`` processes (default
     :func:`default_workers`, capped by the number of models to train), each with one
-    thread, and written to the cache; then every result is loaded in this process.
+    thread, the longest trainings first (:func:`longest_first`), and written to the cache;
+    then every result is loaded in this process.
     With ``evaluate`` (keyword arguments of :func:`vaelib.metrics.evaluate_cached`, e.g.
     ``{"n_samples": 1000}``, or a list of such dicts for several evaluations) the workers also
     compute and cache each model's evaluations, so that the caller's ``evaluate_cached`` calls
@@ -168,7 +195,8 @@ def train_many(
         for config in tqdm(todo, desc="training", disable=not progress):
             _train_and_evaluate(config, data if data is not None else dataset_for(config), cache_dir, evaluations)
     elif todo:
-        _run_workers(todo, n_workers, cache_dir, evaluations, progress)
+        whole_split = data.x_train.shape[0] if data is not None else WHOLE_SPLIT_IMAGES
+        _run_workers(longest_first(todo, whole_split), n_workers, cache_dir, evaluations, progress)
     trained = {c.to_json() for c in todo}   # logged as trained by whoever trained them; not as loaded again
     return [load_checkpoint(cache_path(c, cache_dir), expected_config=c) if c.to_json() in trained
             else load_or_train(c, data=data, cache_dir=cache_dir, progress=False) for c in configs]
@@ -232,7 +260,7 @@ def _stop(processes: Sequence[multiprocessing.process.BaseProcess], grace: float
 
 def _run_workers(todo: list[TrainConfig], n_workers: int, cache_dir: str | Path | None,
                  evaluations: Evaluations, progress: bool) -> None:
-    """Train ``todo`` on ``n_workers`` fresh processes, each fed the next config when it finishes one.
+    """Train ``todo`` on ``n_workers`` fresh processes, each fed the next config (in order) when it finishes one.
 
     A worker's error is raised here (after every worker is stopped); so is the death of a worker.
     Ctrl-C (or any exception here) terminates every worker, removes their unfinished temporary
@@ -289,4 +317,4 @@ def _run_workers(todo: list[TrainConfig], n_workers: int, cache_dir: str | Path 
             conn.close()
 
 
-__all__ = ["WORKERS_ENV", "default_workers", "train_many"]
+__all__ = ["WHOLE_SPLIT_IMAGES", "WORKERS_ENV", "default_workers", "estimated_cost", "longest_first", "train_many"]

@@ -24,6 +24,8 @@ raises :class:`VaelibError`; no function here returns a silent NaN.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from numbers import Integral
 
 import torch
@@ -98,6 +100,21 @@ def fid(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
 #: At most this many disjoint held-out subsets make up :func:`real_floor`'s mean and spread.
 FLOOR_SUBSETS: int = 4
 
+#: :func:`real_floor` keeps this many of its latest results in memory, keyed by the contents of its inputs.
+FLOOR_MEMO_SIZE: int = 8
+_FLOOR_MEMO: OrderedDict[str, dict[str, float]] = OrderedDict()
+
+
+def _floor_key(real_feats: torch.Tensor, heldout_feats: torch.Tensor, n_samples: int, seed: int,
+               max_subsets: int) -> str:
+    """sha256 of the floor's inputs: both feature tensors (dtype, shape, bytes) and its three settings."""
+    h = hashlib.sha256(f"{n_samples}:{seed}:{max_subsets}".encode())
+    for t in (real_feats, heldout_feats):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
 
 def real_floor(real_feats: torch.Tensor, heldout_feats: torch.Tensor, n_samples: int, *, seed: int = 0,
                max_subsets: int = FLOOR_SUBSETS) -> dict[str, float]:
@@ -112,6 +129,11 @@ def real_floor(real_feats: torch.Tensor, heldout_feats: torch.Tensor, n_samples:
     (``fid_std`` etc.; 0 with one subset) and ``n_subsets``. When the held-out set holds
     fewer than ``n_samples`` images, one subset of all of them is used and ``n`` says so:
     then the floor is at a smaller size than the models' and biased upwards.
+
+    The floor depends on the real images and the classifier only, not on a model: every model of a
+    notebook or study gets the same one. So the latest :data:`FLOOR_MEMO_SIZE` results are kept in
+    memory, keyed by the sha256 of the inputs' contents, and a repeated call returns a copy of the
+    result it computed (the same numbers, about a second sooner).
     """
     real_feats = _check_feats(real_feats, "real features", min_n=2)
     heldout_feats = _check_feats(heldout_feats, "held-out real features", min_n=2)
@@ -119,6 +141,20 @@ def real_floor(real_feats: torch.Tensor, heldout_feats: torch.Tensor, n_samples:
         raise VaelibError(f"real_floor needs n_samples >= 2, got {n_samples}")
     if max_subsets < 1:
         raise VaelibError(f"real_floor needs max_subsets >= 1, got {max_subsets}")
+    key = _floor_key(real_feats, heldout_feats, n_samples, seed, max_subsets)
+    if key in _FLOOR_MEMO:
+        _FLOOR_MEMO.move_to_end(key)
+        return dict(_FLOOR_MEMO[key])
+    out = _compute_real_floor(real_feats, heldout_feats, n_samples, seed, max_subsets)
+    _FLOOR_MEMO[key] = dict(out)
+    while len(_FLOOR_MEMO) > FLOOR_MEMO_SIZE:
+        _FLOOR_MEMO.popitem(last=False)
+    return out
+
+
+def _compute_real_floor(real_feats: torch.Tensor, heldout_feats: torch.Tensor, n_samples: int, seed: int,
+                        max_subsets: int) -> dict[str, float]:
+    """:func:`real_floor` without its memory: the statistics of the held-out subsets, computed."""
     order = torch.randperm(heldout_feats.shape[0], generator=torch.Generator().manual_seed(seed))
     n = min(n_samples, heldout_feats.shape[0])
     k = max(1, min(max_subsets, heldout_feats.shape[0] // n))
@@ -410,6 +446,6 @@ METRIC_GROUP = MetricGroup("samples", sample_metrics, needs_codes=True, needs_cl
 
 
 __all__ = [
-    "FLOOR_SUBSETS", "METRIC_GROUP", "fid", "kid", "kid_scale", "low_confidence_share", "mean_pixel_entropy",
+    "FLOOR_MEMO_SIZE", "FLOOR_SUBSETS", "METRIC_GROUP", "fid", "kid", "kid_scale", "low_confidence_share", "mean_pixel_entropy",
     "precision_recall", "real_floor", "sample_metrics", "sample_quality", "sharpness",
 ]
