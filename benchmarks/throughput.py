@@ -262,14 +262,13 @@ def measure_numerics(epochs: int, repeats: int,
 
 
 def training_flop_per_sample(sizes: tuple[int, int, int] = CLASSIC_SIZES) -> float:
-    """FLOP of the layer products per training sample of the MLP VAE of ``sizes`` (data, hidden, latent).
+    """FLOP of the layer products per training sample of vaelib's MLP VAE of ``sizes`` (data, hidden, latent):
+    :func:`vaelib.training.matmul_flop` for one image and one epoch, no test images."""
+    from vaelib.training import History, matmul_flop
 
-    Layers data-hidden, hidden-latent twice (mean, log-variance), latent-hidden, hidden-data: 2 in out
-    each forward; backward twice that, less the input gradient of the first layer (the data need none).
-    """
     data, hidden, latent = sizes
-    forward = 2.0 * (data * hidden + 2 * hidden * latent + latent * hidden + hidden * data)
-    return forward + 2.0 * forward - 2.0 * data * hidden
+    model = vaelib.build_model(vaelib.TrainConfig(design="vae", latent_dim=latent, hidden_dims=(hidden,)), data, None)
+    return matmul_flop(model, History(n_train=1, epoch_seconds=[0.0]))
 
 
 def products_bound(canonical_gflops: float, native_gflops: float, native_gemm_share: float) -> float:
