@@ -57,3 +57,27 @@ def two_clusters():
     x[:200, 0] -= 4
     x[200:, 0] += 4
     return x
+
+
+def _cpu_line() -> str:
+    """This CPU as /proc/cpuinfo names it: model name, vendor, family and model numbers (what the fingerprint test ran on)."""
+    from vaelib import numerics
+
+    fields: dict[str, str] = {}
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    detail = ", ".join(f"{name} {fields[key]}" for name, key in
+                       (("vendor", "vendor_id"), ("family", "cpu family"), ("model", "model")) if key in fields)
+    return f"{numerics.cpu_model()} ({detail})" if detail else numerics.cpu_model()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """End the run with the CPU it ran on and the one the stored outputs came from, so CI logs say which CPUs agree."""
+    import json
+
+    stored = json.loads((Path(__file__).with_name("numerics_fingerprint.json")).read_text())
+    terminalreporter.write_line(f"numerics fingerprint: tests ran on {_cpu_line()}; stored outputs executed on "
+                                f"{stored['cpu']}")

@@ -74,3 +74,39 @@ def test_without_routing_every_function_is_torchs_own():
     finally:
         blas.route(True)
     assert blas.routed()
+
+
+def test_eigh_finds_known_eigenvalues_and_vectors_on_the_pinned_lapack(monkeypatch):
+    # a constructed case with a known answer: Q diag(values) Q^T, Q a random orthogonal matrix, one value repeated
+    g = _gen()
+    q, _ = torch.linalg.qr(torch.randn(40, 40, generator=g, dtype=torch.float64))
+    values = torch.cat([torch.zeros(5, dtype=torch.float64), torch.linspace(0.5, 20.0, 35, dtype=torch.float64)])
+    mat = (q * values) @ q.T
+    mat = (mat + mat.T) / 2
+    calls = []
+    real = blas._SYEVD
+    monkeypatch.setattr(blas, "_SYEVD", lambda *a: calls.append(1) or real(*a))
+    w, v = blas.eigh(mat)
+    assert calls == [1], "not computed by the pinned OpenBLAS's dsyevd"
+    assert torch.allclose(w, values, atol=1e-12)                                  # ascending, as torch's
+    assert torch.allclose((v * w) @ v.T, mat, atol=1e-12)                         # columns are the vectors
+    assert torch.allclose(v.T @ v, torch.eye(40, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(w, torch.linalg.eigh(mat)[0], atol=1e-12)
+    assert torch.equal(mat, (mat + mat.T) / 2), "the input was overwritten"
+
+
+def test_eigh_falls_back_to_torch_and_refuses_what_is_not_square():
+    g = _gen()
+    x = torch.randn(30, 10, generator=g)
+    single = x.T @ x                                                              # float32: torch's own
+    assert all(torch.equal(a, b) for a, b in zip(blas.eigh(single), torch.linalg.eigh(single)))
+    blas.route(False)
+    try:
+        double = single.double()
+        assert all(torch.equal(a, b) for a, b in zip(blas.eigh(double), torch.linalg.eigh(double)))
+    finally:
+        blas.route(True)
+    with pytest.raises(ValueError, match=r"eigh needs a square 2-D matrix, got shape \(30, 10\)"):
+        blas.eigh(x.double())
+    with pytest.raises(ValueError, match="dsyevd failed"):
+        blas.eigh(torch.full((3, 3), float("nan"), dtype=torch.float64))

@@ -6,11 +6,14 @@ unchanged to the bit), regenerated for ``METRICS_VERSION`` 4 (issue 23's latent 
 (stochastic, deterministic, fixed-variance at latent dim 2 with the exact likelihood, a model trained on part of its
 training split), the code-space group alone (then named ``fill``), the validation selection's
 ``("likelihood", "samples")`` with ``samplers=("prior",)`` and ``split="validation"``, and the notebooks' ``("latent",)``
-and ``("likelihood", "latent")``.
+and ``("likelihood", "latent")``. Regenerated again for ``EVALUATION_KERNELS`` 2 (FID's float64 products and
+eigen-decompositions on the pinned OpenBLAS, not MKL, whose ``COMPATIBLE`` branch gave other last bits on an AMD
+EPYC than on the Intel Xeon that froze them): only the FID keys changed, each by less than 1e-5 relative.
 Values must be equal to the bit and keys in the same order; the wall-clock metrics (which differ on every training
 run) are compared with the model's own history instead.
 
-Regenerate only when a change is meant to change the numbers (and raise ``METRICS_VERSION``):
+Regenerate only when a change is meant to change the numbers (and raise ``METRICS_VERSION``, or
+``EVALUATION_KERNELS`` when only the kernels' last bits change):
 ``source scripts/numerics_env.sh && .venv/bin/python tests/test_metrics_frozen_records.py --write``.
 """
 from __future__ import annotations

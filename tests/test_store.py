@@ -59,10 +59,11 @@ def test_the_model_cache_keeps_the_path_of_every_model_trained_before(tmp_path):
 
 def test_the_metric_and_classifier_caches_keep_their_keys(tmp_path, digits):
     """Classifiers computed before the store keep their files (the keys of vaelib 0.4); a metric record's key is 0.4's
-    plus the model cache's version, so that a change to training never serves the record of an older model."""
+    plus the model cache's version, so that a change to training never serves the record of an older model, and the
+    evaluation kernels' version, so that a record computed on older kernels is not served either."""
     config = TrainConfig(dataset="digits")
     kwargs = {"n_samples": 300, "groups": ("likelihood",)}
-    src = json.dumps({"v": metrics.METRICS_VERSION, "cache_version": CACHE_VERSION,
+    src = json.dumps({"v": metrics.METRICS_VERSION, "kernels": metrics.EVALUATION_KERNELS, "cache_version": CACHE_VERSION,
                       "numerics": numerics.current().cache_tag,
                       "config": config.to_dict(), "data": "digits", "n_test": 359,
                       "args": {"n_samples": 300, "groups": ["likelihood"]}}, sort_keys=True, default=str)

@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import VaelibError
+
 #: The pip package whose OpenBLAS vaelib loads (its symbols carry the prefix ``scipy_``).
 PACKAGE = "scipy_openblas32"
 #: The OpenBLAS core type every machine is pinned to: the AVX2 + FMA kernels.
@@ -55,6 +57,7 @@ class Kernel:
 
 _KERNEL: Kernel | None = None
 _GEMM: dict[torch.dtype, ctypes._CFuncPtr] = {}
+_SYEVD: ctypes._CFuncPtr | None = None
 _ROUTED = False
 
 
@@ -99,7 +102,7 @@ def load(coretype: str = CORETYPE) -> tuple[Kernel | None, str | None]:
     line saying why bit-equality with the book cannot be had (no AVX2/FMA, :data:`PACKAGE` not
     installed, or a copy of it already loaded in this process with another core type).
     """
-    global _KERNEL
+    global _KERNEL, _SYEVD
     if _KERNEL is not None:
         return _KERNEL, None
     flags = _cpu_flags()
@@ -129,6 +132,11 @@ def load(coretype: str = CORETYPE) -> tuple[Kernel | None, str | None]:
         fn.argtypes = [ctypes.c_int] * 6 + [ctype, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
                                             ctype, ctypes.c_void_p, ctypes.c_int]
         _GEMM[dtype] = fn
+    syevd = lib.scipy_LAPACKE_dsyevd   # lapack_int is 32-bit in scipy-openblas32
+    syevd.restype = ctypes.c_int
+    syevd.argtypes = [ctypes.c_int, ctypes.c_char, ctypes.c_char, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                      ctypes.c_void_p]
+    _SYEVD = syevd
     _KERNEL = Kernel(_package_version(), corename)
     return _KERNEL, None
 
@@ -296,6 +304,30 @@ def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a @ b
 
 
+def eigh(mat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending) and eigenvectors (columns) of the symmetric float64 matrix ``mat``, as ``torch.linalg.eigh``.
+
+    Routed, on the pinned OpenBLAS's LAPACK (``dsyevd``, lower triangle), whose products run on the
+    pinned kernels: the same bits on every CPU with AVX2. MKL's ``COMPATIBLE`` branch, which
+    ``torch.linalg.eigh`` (and its products in float64) run in, gave other last bits on an AMD
+    EPYC than on an Intel Xeon, which FID's square roots of near-zero eigenvalues amplify to the
+    7th digit. Not routed (or another dtype or device), ``torch.linalg.eigh``. Not differentiable.
+    """
+    if mat.ndim != 2 or mat.shape[0] != mat.shape[1]:
+        raise VaelibError(f"eigh needs a square 2-D matrix, got shape {tuple(mat.shape)}")
+    if not (_eligible(mat) and mat.dtype == torch.float64 and _SYEVD is not None):
+        return torch.linalg.eigh(mat)
+    n = mat.shape[0]
+    vectors = mat.detach().contiguous().clone()   # overwritten by the eigenvectors (row-major, one per column)
+    values = torch.empty(n, dtype=torch.float64)
+    if n == 0:
+        return values, vectors
+    info = _SYEVD(_ROW_MAJOR, b"V", b"L", n, vectors.data_ptr(), n, values.data_ptr())
+    if info != 0:
+        raise VaelibError(f"OpenBLAS dsyevd failed (info {info}) on a {n}x{n} matrix: is it finite?")
+    return values, vectors
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``x @ weight.T + bias`` (as ``torch.nn.functional.linear``); on the pinned kernels when routed."""
     if _eligible(x, weight) and (bias is None or (bias.dtype == x.dtype and bias.device.type == "cpu")):
@@ -374,5 +406,5 @@ class Linear(nn.Linear):
         return linear(x, self.weight, self.bias)
 
 
-__all__ = ["CORETYPE", "Conv2d", "ConvTranspose2d", "Kernel", "Linear", "conv2d", "conv_transpose2d", "PACKAGE", "kernel", "library_path", "linear", "load", "matmul",
+__all__ = ["CORETYPE", "Conv2d", "ConvTranspose2d", "Kernel", "Linear", "conv2d", "conv_transpose2d", "eigh", "PACKAGE", "kernel", "library_path", "linear", "load", "matmul",
            "other_openblas_problems", "product_fingerprint", "route", "routed"]

@@ -39,6 +39,11 @@ from .registry import EvaluationContext, MetricGroup
 #: Raise whenever a change to the metrics changes the numbers for the same model.
 METRICS_VERSION = 4
 
+#: Raise when evaluation's kernels change a metric's last bits but not what it measures (METRICS_VERSION, which
+#: the committed study records are checked against, stays): cached evaluation records from the old kernels are
+#: then not served. 2: FID's float64 products and eigen-decompositions moved from MKL to the pinned OpenBLAS.
+EVALUATION_KERNELS = 2
+
 
 def cost_metrics(ctx: EvaluationContext) -> dict[str, float]:
     """The cost group: the training's wall time (s) and throughput (examples/s) from its history.
@@ -187,11 +192,12 @@ def evaluation_cache_path(config: TrainConfig, data: Dataset, *, cache_dir: str 
     """Where :func:`evaluate_cached` keeps the record of ``config``'s model on ``data`` with ``kwargs``.
 
     ``<cache>/metrics/<design>-<hash>.json``; the hash (:func:`vaelib.store.key`, 20 hex digits)
-    covers :data:`METRICS_VERSION`, :data:`vaelib.cache.CACHE_VERSION` (a change to training changes the model a
+    covers :data:`METRICS_VERSION`, :data:`EVALUATION_KERNELS`, :data:`vaelib.cache.CACHE_VERSION` (a change to training changes the model a
     record describes), the numerics, the model's config, the data set's name and test size, and the arguments of
     :func:`evaluate` (except ``classifier``).
     """
-    key = store.key({"v": METRICS_VERSION, "cache_version": CACHE_VERSION, "numerics": numerics.current().cache_tag,
+    key = store.key({"v": METRICS_VERSION, "kernels": EVALUATION_KERNELS, "cache_version": CACHE_VERSION,
+                     "numerics": numerics.current().cache_tag,
                      "config": config.to_dict(), "data": data.name, "n_test": int(data.x_test.shape[0]),
                      "args": {k: (list(v) if isinstance(v, (tuple, list)) else v) for k, v in kwargs.items()
                               if k != "feature_classifier"}}, length=20)
@@ -259,5 +265,5 @@ def sample_quality_table(record: Mapping[str, float], samplers: Sequence[str] = 
 
 
 __all__ = ["COST_GROUP", "DEFAULT_SAMPLERS", "EXTRA_GROUPS", "EvaluationContext", "FLOORED_SAMPLE_STATS", "GROUPS",
-           "METRIC_DOCS", "METRIC_GROUPS", "METRICS_VERSION", "MetricGroup", "WALL_CLOCK_METRICS", "cost_metrics",
+           "EVALUATION_KERNELS", "METRIC_DOCS", "METRIC_GROUPS", "METRICS_VERSION", "MetricGroup", "WALL_CLOCK_METRICS", "cost_metrics",
            "evaluate", "evaluate_cached", "evaluation_cache_path", "records_table", "sample_quality_table"]
