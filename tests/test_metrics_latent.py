@@ -309,6 +309,9 @@ def test_gaussian_kl_matches_torch_distributions():
         torch.distributions.MultivariateNormal(m, cov),
         torch.distributions.MultivariateNormal(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)))
     assert latent.gaussian_kl_to_prior(codes) == pytest.approx(float(ref), rel=1e-9)
+    collapsed = codes.clone()
+    collapsed[:, 1] = 0.25   # a code unit that never varies: S is singular, the Gaussian has no density
+    assert latent.gaussian_kl_to_prior(collapsed) == math.inf
 
 
 def _logvars(n: int, d: int, sigma: float) -> torch.Tensor:

@@ -30,7 +30,7 @@ import math
 
 import torch
 
-from ..blas import matmul
+from ..blas import eigh, matmul
 from ..errors import VaelibError
 from ..models import AutoEncoder
 from ..regularisers import kl_to_standard_normal, mmd_imq, sliced_wasserstein
@@ -357,17 +357,19 @@ def aggregate_information(model: AutoEncoder, x: torch.Tensor, *, seed: int = 0,
 def gaussian_kl_to_prior(codes: torch.Tensor) -> float:
     """KL(N(m, S) || N(0, I)) in nats of a Gaussian fitted to ``codes`` (sample mean, unbiased covariance).
 
-    Closed form 0.5 * (tr S + |m|^2 - d - log det S), in float64. Needs at least
+    Closed form 0.5 * (tr S + |m|^2 - d - log det S), in float64, log det S the sum of the log eigenvalues
+    (:func:`vaelib.blas.eigh`). Needs at least
     latent_dim + 1 codes (VaelibError otherwise); returns inf when S is singular.
     """
     check_codes(codes, "the Gaussian fit", min_rows=max(2, codes.shape[1] + 1) if codes.ndim == 2 else 2)
     c = codes.double()
     m = c.mean(dim=0)
     centred = c - m
-    cov = centred.T @ centred / (c.shape[0] - 1)
-    sign, logdet = torch.linalg.slogdet(cov)
-    if float(sign) <= 0:
+    cov = matmul(centred.T, centred) / (c.shape[0] - 1)
+    eigenvalues = eigh(cov)[0]   # on the pinned kernels (MKL's float64 linear algebra rounds by CPU vendor)
+    if float(eigenvalues[0]) <= 0:
         return math.inf
+    logdet = eigenvalues.log().sum()
     d = c.shape[1]
     return float(0.5 * (torch.trace(cov) + m.pow(2).sum() - d - logdet))
 
