@@ -110,3 +110,15 @@ def test_eigh_falls_back_to_torch_and_refuses_what_is_not_square():
         blas.eigh(x.double())
     with pytest.raises(ValueError, match="dsyevd failed"):
         blas.eigh(torch.full((3, 3), float("nan"), dtype=torch.float64))
+
+
+def test_psd_sqrt_squares_back_and_clips_negative_eigenvalues():
+    g = _gen()
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=torch.float64))
+    mat = (q * torch.tensor([0.0, 0.25, 1.0, 4.0, 9.0, 16.0], dtype=torch.float64)) @ q.T
+    root = blas.psd_sqrt((mat + mat.T) / 2)
+    assert torch.allclose(root @ root, mat, atol=1e-12) and torch.allclose(root, root.T, atol=1e-12)
+    assert torch.allclose(torch.linalg.eigvalsh(root), torch.tensor([0.0, 0.5, 1.0, 2.0, 3.0, 4.0],
+                                                                    dtype=torch.float64), atol=1e-7)
+    indefinite = torch.diag(torch.tensor([-1.0, 4.0], dtype=torch.float64))
+    assert torch.equal(blas.psd_sqrt(indefinite), torch.diag(torch.tensor([0.0, 2.0], dtype=torch.float64)))

@@ -328,6 +328,16 @@ def eigh(mat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return values, vectors
 
 
+def psd_sqrt(mat: torch.Tensor) -> torch.Tensor:
+    """Symmetric square root of the symmetric positive semi-definite ``mat`` (negative eigenvalues clipped to 0).
+
+    ``V diag(sqrt(w)) V^T`` from :func:`eigh`, its product on :func:`matmul`: on the pinned kernels when routed.
+    Same dtype and shape as ``mat``.
+    """
+    w, v = eigh(mat)
+    return matmul(v * w.clamp(min=0).sqrt(), v.T)
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``x @ weight.T + bias`` (as ``torch.nn.functional.linear``); on the pinned kernels when routed."""
     if _eligible(x, weight) and (bias is None or (bias.dtype == x.dtype and bias.device.type == "cpu")):
@@ -407,4 +417,4 @@ class Linear(nn.Linear):
 
 
 __all__ = ["CORETYPE", "Conv2d", "ConvTranspose2d", "Kernel", "Linear", "conv2d", "conv_transpose2d", "eigh", "PACKAGE", "kernel", "library_path", "linear", "load", "matmul",
-           "other_openblas_problems", "product_fingerprint", "route", "routed"]
+           "other_openblas_problems", "psd_sqrt", "product_fingerprint", "route", "routed"]

@@ -31,7 +31,7 @@ from numbers import Integral
 import torch
 from torch.nn import functional as F
 
-from ..blas import eigh, matmul
+from ..blas import eigh, matmul, psd_sqrt
 from ..data import Dataset
 from ..errors import VaelibError
 from ..models import AutoEncoder
@@ -66,20 +66,15 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor, name: str, min_n: int = 1) -> 
     return a, b
 
 
-def _psd_sqrt(mat: torch.Tensor) -> torch.Tensor:
-    """Symmetric square root of a symmetric positive semi-definite matrix (negative eigenvalues clipped)."""
-    w, v = eigh(mat)
-    return matmul(v * w.clamp(min=0).sqrt(), v.T)
-
-
 def fid(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (squared feature units, >= 0).
 
     FID = |m_a - m_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2), computed in
     float64 with eigen-decompositions (stable for singular covariances), its products and
-    eigen-decompositions on the canonical kernels (:func:`vaelib.blas.matmul`, :func:`vaelib.blas.eigh`). Each set needs more
-    samples than feature dimensions. The FID of a set with itself is 0; two finite samples of
-    one distribution give a positive value, so compare with :func:`real_floor`.
+    eigen-decompositions on the canonical kernels (:func:`vaelib.blas.matmul`,
+    :func:`vaelib.blas.eigh`). Each set needs more samples than feature dimensions. The FID
+    of a set with itself is 0; two finite samples of one distribution give a positive value,
+    so compare with :func:`real_floor`.
     """
     for which, x in (("first", feats_a), ("second", feats_b)):
         if isinstance(x, torch.Tensor) and x.ndim == 2 and x.shape[0] < x.shape[1] + 1:
@@ -91,7 +86,7 @@ def fid(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     ca, cb = a - mu_a, b - mu_b
     cov_a = matmul(ca.T, ca) / (a.shape[0] - 1)
     cov_b = matmul(cb.T, cb) / (b.shape[0] - 1)
-    root_a = _psd_sqrt(cov_a)
+    root_a = psd_sqrt(cov_a)
     middle = matmul(matmul(root_a, cov_b), root_a)
     tr_sqrt = eigh((middle + middle.T) / 2)[0].clamp(min=0).sqrt().sum()
     value = (mu_a - mu_b).pow(2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt

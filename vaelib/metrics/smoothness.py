@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..blas import eigh, matmul
+from ..blas import matmul, psd_sqrt
 from ..errors import VaelibError
 from ..models import AutoEncoder
 from .latent import check_codes
@@ -63,8 +63,7 @@ def code_covariance_sqrt(codes: torch.Tensor) -> torch.Tensor:
     check_codes(codes, "code covariance", min_rows=2)
     c = codes.detach().double()
     c = c - c.mean(dim=0)
-    w, v = eigh(matmul(c.T, c) / (c.shape[0] - 1))   # on the pinned kernels: the same bits on every CPU
-    return matmul(v * w.clamp(min=0).sqrt(), v.T).float()
+    return psd_sqrt(matmul(c.T, c) / (c.shape[0] - 1)).float()   # on the pinned kernels: the same bits on every CPU
 
 
 def decoder_jacobian_norm_scaled(model: AutoEncoder, codes: torch.Tensor, *, n: int | None = JACOBIAN_CODES,
